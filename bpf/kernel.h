@@ -1,0 +1,16 @@
+/* The few kernel types bprof reads, as CO-RE relocatable stubs: clang records
+ * the field names and libbpf-style relocation against the running kernel's BTF
+ * fixes the offsets at load time, so no vmlinux.h is needed. */
+#pragma once
+
+struct thread_struct {
+	unsigned long fsbase;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	unsigned int __state;
+	int pid;
+	int tgid;
+	struct thread_struct thread;
+	char comm[16];
+} __attribute__((preserve_access_index));

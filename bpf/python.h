@@ -1,0 +1,155 @@
+/* Walking a CPython stack from a thread's PyThreadState, for every supported
+ * version. Which fields to read comes from struct py_offsets (pkg/python's
+ * table); this file knows only the shape of the walk:
+ *
+ *   tstate -> [cframe ->] current frame -> previous -> ... -> NULL
+ *
+ * Per frame we keep the code object address, 8 bytes read from the code object
+ * (so user space can tell a freed-and-reused address from the original) and the
+ * instruction offset. Names and line numbers are left to user space: they need
+ * unbounded work (strings, line tables) that does not belong here. */
+#pragma once
+
+#define PY_FRAME_BUF 128	/* bytes read per frame: the largest py_offsets.frame_size */
+#define PY_REFRESH_NS (250 * 1000 * 1000ULL) /* at most 4 thread refreshes a second per process */
+
+/* One frame read, kept off the BPF stack so variable offsets into it stay in a map value. */
+struct py_scratch {
+	union {
+		__u64 words[PY_FRAME_BUF / 8];
+		__u8 bytes[PY_FRAME_BUF];
+	};
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct py_scratch);
+} py_scratch SEC(".maps");
+
+/* Read the pointer-sized field at a table offset in the frame buffer. Every
+ * such field is 8-byte aligned in every CPython (user space checks), so the
+ * index is a mask away from the offset. verifier: the mask alone bounds it. */
+static __always_inline __u64 frame_u64(struct py_scratch *b, __s16 off)
+{
+	return b->words[((__u32)off >> 3) & (PY_FRAME_BUF / 8 - 1)];
+}
+
+static __always_inline __u8 frame_u8(struct py_scratch *b, __s16 off)
+{
+	return b->bytes[(__u32)off & (PY_FRAME_BUF - 1)];
+}
+
+static __always_inline void ask_for_threads(struct sample *s, struct py_proc *proc)
+{
+	__u64 now = s->hdr.ktime;
+	if (now - proc->last_refresh_ns < PY_REFRESH_NS)
+		return;
+	proc->last_refresh_ns = now;
+	struct sample_hdr h = s->hdr;
+	h.kind = KIND_NEED_THREADS;
+	h.kstack_len = h.ustack_len = h.py_len = 0;
+	if (bpf_ringbuf_output(&samples, &h, sizeof(h), 0) == 0)
+		stat_inc(STAT_NEED_THREADS_SENT);
+	else
+		stat_inc(STAT_RING_FULL);
+}
+
+/* State of one walk, shared with the bpf_loop callback. */
+struct py_walk {
+	struct sample *s;
+	struct py_scratch *b;
+	struct py_offsets o;
+	__u64 frame;	/* next frame to read; 0 at the root */
+	__u32 base;	/* first data[] word for Python frames */
+	__u32 n;	/* frames written */
+	__u32 size;	/* bytes to read per frame */
+	int err;
+};
+
+/* One step of the walk. bpf_loop keeps the verifier's work to one pass over
+ * this body whatever the depth, where an open-coded loop explodes. */
+static long py_step(__u64 i, struct py_walk *w)
+{
+	if (!w->frame)
+		return 1;
+	struct py_scratch *b = w->b;
+	__u32 size = w->size;
+	if (size == 0 || size > PY_FRAME_BUF) /* verifier */
+		return 1;
+	if (bpf_probe_read_user(b->bytes, size, (void *)w->frame)) {
+		w->err = 1;
+		return 1;
+	}
+	__u64 code = frame_u64(b, w->o.frame_code) & ~(__u64)w->o.code_tag_mask;
+	__u64 prev = frame_u64(b, w->o.frame_previous);
+	if (w->o.frame_owner >= 0 && frame_u8(b, w->o.frame_owner) == w->o.skip_owner) {
+		w->frame = prev; /* a C-stack shim: not a Python function */
+		return 0;
+	}
+	__s64 instr;
+	if (w->o.instr_is_ptr)
+		instr = (__s64)(frame_u64(b, w->o.frame_instr) - code - (__u64)w->o.code_adaptive);
+	else
+		instr = (__s32)frame_u64(b, w->o.frame_instr);
+	__u64 check = 0;
+	if (code && bpf_probe_read_user(&check, sizeof(check), (void *)(code + w->o.code_check))) {
+		w->err = 1;
+		return 1;
+	}
+	__u64 idx = (__u64)w->base + (__u64)w->n * PYFRAME_WORDS;
+	if (idx > DATA_WORDS - PYFRAME_WORDS)
+		return 1;
+	clamp_le(idx, DATA_WORDS - PYFRAME_WORDS);
+	struct sample *s = w->s;
+	s->data[idx] = code;
+	s->data[idx + 1] = check;
+	s->data[idx + 2] = (__u64)instr;
+	w->n++;
+	w->frame = prev;
+	return 0;
+}
+
+/* Append the Python frames of the current thread to s->data, starting at word
+ * base (leaf first). */
+static __always_inline void walk_python(struct sample *s, __u32 base)
+{
+	struct py_proc *proc = bpf_map_lookup_elem(&py_procs, &s->hdr.pid);
+	if (!proc)
+		return;
+	s->hdr.flags |= FLAG_PY_TARGET;
+
+	struct py_thread_key key = { .pid = s->hdr.pid, .fsbase = s->hdr.fsbase };
+	__u64 *tstate = bpf_map_lookup_elem(&py_threads, &key);
+	if (!tstate) {
+		s->hdr.flags |= FLAG_PY_UNKNOWN_THREAD;
+		stat_inc(STAT_PY_UNKNOWN_THREAD);
+		ask_for_threads(s, proc);
+		return;
+	}
+
+	__u32 zero = 0;
+	struct py_walk w = { .s = s, .o = proc->off, .base = base };
+	w.b = bpf_map_lookup_elem(&py_scratch, &zero);
+	if (!w.b)
+		return;
+	w.size = w.o.frame_size;
+
+	if (bpf_probe_read_user(&w.frame, sizeof(w.frame), (void *)(*tstate + w.o.tstate_frame)))
+		w.err = 1;
+	else if (w.o.cframe_current >= 0 && w.frame &&
+		 bpf_probe_read_user(&w.frame, sizeof(w.frame), (void *)(w.frame + w.o.cframe_current)))
+		w.err = 1;
+	if (!w.err)
+		bpf_loop(MAX_PYFRAMES, py_step, &w, 0);
+
+	s->hdr.py_len = w.n;
+	if (w.err) {
+		s->hdr.flags |= FLAG_PY_READ_ERR;
+		stat_inc(STAT_PY_READ_ERR);
+	} else if (w.frame) {
+		s->hdr.flags |= FLAG_PY_TRUNCATED;
+		stat_inc(STAT_PY_TRUNCATED);
+	}
+}

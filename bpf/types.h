@@ -1,0 +1,94 @@
+/* Structures shared between the BPF programs and Go (bpf2go generates their Go
+ * twins with -type). Keep every field naturally aligned: Go reads them raw. */
+#pragma once
+
+#define MAX_KSTACK 127	/* PERF_MAX_STACK_DEPTH: what bpf_get_stack can return */
+#define MAX_USTACK 127
+#define MAX_PYFRAMES 128
+#define PYFRAME_WORDS 3 /* code, check, instr|flags */
+#define DATA_WORDS (MAX_KSTACK + MAX_USTACK + MAX_PYFRAMES * PYFRAME_WORDS)
+
+/* verifier: clamp v to [0, max] in the very register the next access uses.
+ * clang may test one copy of a value and index with another, and the verifier
+ * only trusts bounds it saw on the register itself. */
+#define clamp_le(v, max) asm volatile("if %0 <= %1 goto +1; %0 = %1" : "+r"(v) : "i"(max))
+
+enum sample_kind {
+	KIND_CPU = 1,		/* a cpu-clock tick on a target thread */
+	KIND_OFFCPU = 2,	/* a finished off-CPU interval (value = ns) */
+	KIND_NEED_THREADS = 3,	/* a Python target ran a thread with no known thread state */
+};
+
+enum sample_flags {
+	FLAG_PY_TRUNCATED = 1 << 0,	/* the Python stack was deeper than MAX_PYFRAMES */
+	FLAG_PY_READ_ERR = 1 << 1,	/* a frame could not be read: the walk stopped there */
+	FLAG_PY_UNKNOWN_THREAD = 1 << 2, /* a Python target, but this thread's state is unknown */
+	FLAG_PY_TARGET = 1 << 3,	/* the process runs a known CPython */
+	FLAG_KSTACK_ERR = 1 << 4,
+	FLAG_USTACK_ERR = 1 << 5,
+};
+
+/* Counters in the stats map, one slot each. Go names them in sampler.Stats. */
+enum stat_index {
+	STAT_SAMPLES = 0,	/* samples taken on target threads */
+	STAT_RING_FULL,		/* samples lost: the ring buffer was full */
+	STAT_KSTACK_ERR,	/* kernel stack could not be read */
+	STAT_USTACK_ERR,	/* user stack could not be read */
+	STAT_PY_READ_ERR,	/* a Python frame could not be read */
+	STAT_PY_TRUNCATED,	/* Python stack deeper than MAX_PYFRAMES */
+	STAT_PY_UNKNOWN_THREAD,	/* Python thread with no thread state in py_threads */
+	STAT_NEED_THREADS_SENT,	/* refresh requests sent to user space */
+	STAT_MAX,
+};
+
+struct sample_hdr {
+	__u64 ktime;		/* bpf_ktime_get_ns at the sample */
+	__u64 value;		/* KIND_OFFCPU: nanoseconds off CPU */
+	__u64 fsbase;		/* the thread pointer, = pthread_self() = PyThreadState.thread_id */
+	__u32 pid;		/* tgid, host PID namespace */
+	__u32 tid;
+	__u32 cpu;
+	__u32 kind;		/* enum sample_kind */
+	__u16 kstack_len;	/* words of data[] holding kernel addresses */
+	__u16 ustack_len;	/* words after those holding user addresses */
+	__u16 py_len;		/* Python frames after those, PYFRAME_WORDS words each */
+	__u16 flags;		/* enum sample_flags */
+	__u32 state;		/* KIND_OFFCPU: 0 = sleep, 1 = runqueue (preempted) */
+	__u32 _pad;
+	char comm[16];
+};
+
+struct sample {
+	struct sample_hdr hdr;
+	__u64 data[DATA_WORDS];
+};
+
+/* Where to find things in one CPython version's structures: filled from
+ * pkg/python's table by user space, one entry per target process. A negative
+ * offset means "not in this version". */
+struct py_offsets {
+	__s16 tstate_frame;	/* <=3.10 tstate->frame, 3.11/3.12 tstate->cframe, 3.13+ tstate->current_frame */
+	__s16 cframe_current;	/* 3.11/3.12: cframe->current_frame; else -1 */
+	__s16 frame_code;	/* f_code / f_executable */
+	__s16 frame_previous;	/* f_back / previous */
+	__s16 frame_instr;	/* f_lasti (int) or prev_instr / instr_ptr (pointer) */
+	__s16 frame_owner;	/* 3.11+: owner (char); else -1 */
+	__s16 code_adaptive;	/* 3.11+: co_code_adaptive; else -1 */
+	__s16 code_check;	/* 8 bytes of the code object that identify it (co_firstlineno, ...) */
+	__u16 frame_size;	/* bytes to read per frame: covers every frame_* field */
+	__u8 instr_is_ptr;	/* 1: frame_instr is a pointer into the bytecode */
+	__u8 code_tag_mask;	/* low bits to clear from the code pointer (3.14 stack refs) */
+	__u8 skip_owner;	/* owner value of C-stack shim frames to skip (3.12+: 3); 0xff none */
+	__u8 _pad[7];
+};
+
+struct py_thread_key {
+	__u32 pid;
+	__u32 _pad;
+	__u64 fsbase;
+};
+
+struct py_proc {
+	struct py_offsets off;
+	__u64 last_refresh_ns;	/* rate limit for KIND_NEED_THREADS */
+};

@@ -1,0 +1,125 @@
+package sampler
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+)
+
+// Kind says what a Sample records.
+type Kind uint32
+
+const (
+	KindCPU         Kind = 1 // a cpu-clock tick on a target thread
+	KindOffCPU      Kind = 2 // a finished off-CPU interval
+	KindNeedThreads Kind = 3 // a Python target ran a thread whose state is unknown
+)
+
+// Flags carry what the BPF program could not do for a sample.
+type Flags uint16
+
+const (
+	FlagPyTruncated     Flags = 1 << 0 // Python stack deeper than the walk's limit
+	FlagPyReadErr       Flags = 1 << 1 // a Python frame could not be read
+	FlagPyUnknownThread Flags = 1 << 2 // Python target, thread state unknown
+	FlagPyTarget        Flags = 1 << 3 // the process is a registered CPython
+	FlagKernelStackErr  Flags = 1 << 4
+	FlagUserStackErr    Flags = 1 << 5
+)
+
+// PyFrame is one Python frame as the BPF walker saw it: enough for user space
+// to name it later (pkg/python reads the code object).
+type PyFrame struct {
+	Code  uint64 // address of the code object
+	Check uint64 // 8 bytes of the code object, to detect a reused address
+	Instr int64  // instruction offset, in the unit pkg/python documents per version
+}
+
+// Sample is one decoded record from the ring buffer. Stacks are leaf first.
+type Sample struct {
+	Kind   Kind
+	Time   uint64 // CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns)
+	Value  uint64 // KindOffCPU: nanoseconds off CPU
+	FSBase uint64 // the thread pointer: pthread_self(), PyThreadState.thread_id
+	PID    int    // process ID in the host's PID namespace
+	TID    int
+	CPU    int
+	State  uint32 // KindOffCPU: 0 sleep, 1 runqueue
+	Flags  Flags
+	Comm   string
+	Kernel []uint64
+	User   []uint64
+	Python []PyFrame
+}
+
+const (
+	hdrSize     = 72
+	pyWords     = 3
+	maxDataWord = 127 + 127 + 128*pyWords
+)
+
+// Decode parses one ring buffer record. It copies what it keeps, so raw may be reused.
+func Decode(raw []byte) (Sample, error) {
+	var s Sample
+	if len(raw) < hdrSize {
+		return s, fmt.Errorf("decode sample: %d bytes, want at least %d", len(raw), hdrSize)
+	}
+	le := binary.LittleEndian
+	s.Time = le.Uint64(raw[0:])
+	s.Value = le.Uint64(raw[8:])
+	s.FSBase = le.Uint64(raw[16:])
+	s.PID = int(le.Uint32(raw[24:]))
+	s.TID = int(le.Uint32(raw[28:]))
+	s.CPU = int(le.Uint32(raw[32:]))
+	s.Kind = Kind(le.Uint32(raw[36:]))
+	klen := int(le.Uint16(raw[40:]))
+	ulen := int(le.Uint16(raw[42:]))
+	plen := int(le.Uint16(raw[44:]))
+	s.Flags = Flags(le.Uint16(raw[46:]))
+	s.State = le.Uint32(raw[48:])
+	comm := raw[56:72]
+	for i, c := range comm {
+		if c == 0 {
+			comm = comm[:i]
+			break
+		}
+	}
+	s.Comm = string(comm)
+
+	words := klen + ulen + plen*pyWords
+	if words > maxDataWord {
+		return s, fmt.Errorf("decode sample: %d stack words, more than the %d a sample holds", words, maxDataWord)
+	}
+	data := raw[hdrSize:]
+	if len(data) < words*8 {
+		return s, fmt.Errorf("decode sample: %d bytes of stacks, header says %d", len(data), words*8)
+	}
+	word := func(i int) uint64 { return le.Uint64(data[i*8:]) }
+	if klen > 0 {
+		s.Kernel = make([]uint64, klen)
+		for i := range s.Kernel {
+			s.Kernel[i] = word(i)
+		}
+	}
+	if ulen > 0 {
+		s.User = make([]uint64, ulen)
+		for i := range s.User {
+			s.User[i] = word(klen + i)
+		}
+	}
+	if plen > 0 {
+		s.Python = make([]PyFrame, plen)
+		base := klen + ulen
+		for i := range s.Python {
+			w := base + i*pyWords
+			s.Python[i] = PyFrame{Code: word(w), Check: word(w + 1), Instr: int64(word(w + 2))}
+		}
+	}
+	return s, nil
+}
+
+// Timestamp converts a sample time (CLOCK_MONOTONIC) to wall-clock time,
+// given a pair of readings of both clocks taken together.
+func Timestamp(ktime uint64, mono uint64, wall time.Time) time.Time {
+	return wall.Add(time.Duration(int64(ktime) - int64(mono)))
+}

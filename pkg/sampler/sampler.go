@@ -1,0 +1,137 @@
+package sampler
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+)
+
+// Config says what to sample and how often.
+type Config struct {
+	// Rate is the sampling frequency per CPU in Hz; 0 means 100. A busy thread
+	// is sampled Rate times per second of its CPU time.
+	Rate int
+	// RingBytes is the ring buffer size, a power of two; 0 means 8 MiB.
+	RingBytes int
+}
+
+// ProgramPrefix starts the name of every BPF program bprof loads, so tests and
+// operators can tell bprof's programs from others (bpftool prog list).
+const ProgramPrefix = "bprof_"
+
+// ErrClosed is returned by Read after Close.
+var ErrClosed = errors.New("sampler closed")
+
+// Sampler owns the loaded BPF objects, the perf events and the links between
+// them. It is safe to call its target methods from one goroutine while another
+// one calls Read.
+type Sampler struct {
+	cfg    Config
+	objs   profileObjects
+	cpu    *perfEvents
+	reader *ringbuf.Reader
+	rec    ringbuf.Record
+}
+
+// New loads the BPF programs and starts sampling on every online CPU. Nothing
+// is sampled until a target is added. The caller must Close the Sampler.
+func New(cfg Config) (*Sampler, error) {
+	if cfg.Rate == 0 {
+		cfg.Rate = 100
+	}
+	if cfg.Rate < 1 || cfg.Rate > 10000 {
+		return nil, fmt.Errorf("sampling rate %d Hz out of range: use 1 to 10000", cfg.Rate)
+	}
+	if cfg.RingBytes == 0 {
+		cfg.RingBytes = 8 << 20
+	}
+	if cfg.RingBytes < os.Getpagesize() || cfg.RingBytes&(cfg.RingBytes-1) != 0 {
+		return nil, fmt.Errorf("ring buffer size %d: want a power of two of at least a page", cfg.RingBytes)
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, privilegeError(fmt.Errorf("raise memlock limit: %w", err))
+	}
+
+	spec, err := loadProfile()
+	if err != nil {
+		return nil, fmt.Errorf("read embedded BPF object: %w", err)
+	}
+	spec.Maps["samples"].MaxEntries = uint32(cfg.RingBytes)
+	s := &Sampler{cfg: cfg}
+	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
+		return nil, loadError(err)
+	}
+	s.reader, err = ringbuf.NewReader(s.objs.Samples)
+	if err != nil {
+		s.objs.Close()
+		return nil, fmt.Errorf("open ring buffer: %w", err)
+	}
+	s.cpu, err = openCPUClock(s.objs.BprofCpu, cfg.Rate)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Rate is the sampling frequency in Hz.
+func (s *Sampler) Rate() int { return s.cfg.Rate }
+
+// Read blocks until the next sample arrives and returns it, or ErrClosed once
+// Close was called. Only one goroutine may call Read.
+func (s *Sampler) Read() (Sample, error) {
+	for {
+		if err := s.reader.ReadInto(&s.rec); err != nil {
+			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
+				return Sample{}, ErrClosed
+			}
+			return Sample{}, fmt.Errorf("read ring buffer: %w", err)
+		}
+		return Decode(s.rec.RawSample)
+	}
+}
+
+// Pending returns the bytes waiting in the ring buffer.
+func (s *Sampler) Pending() int { return s.reader.AvailableBytes() }
+
+// Close detaches every program, closes the perf events and unloads the BPF
+// objects. A Read in progress returns ErrClosed.
+func (s *Sampler) Close() error {
+	var errs []error
+	if s.cpu != nil {
+		errs = append(errs, s.cpu.Close())
+		s.cpu = nil
+	}
+	if s.reader != nil {
+		errs = append(errs, s.reader.Close())
+	}
+	errs = append(errs, s.objs.Close())
+	return errors.Join(errs...)
+}
+
+// privilegeError turns a permission failure into the one-line advice a user needs.
+func privilegeError(err error) error {
+	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("%w: bprof needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE); run it with sudo", err)
+	}
+	return err
+}
+
+// loadError names the program the kernel refused and the verifier's last words.
+func loadError(err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		log := ve.Log
+		if len(log) > 3 {
+			log = log[len(log)-3:]
+		}
+		return fmt.Errorf("load BPF objects: the kernel refused them: %v (verifier: %s)", err, strings.Join(log, " | "))
+	}
+	return fmt.Errorf("load BPF objects: %w", privilegeError(err))
+}

@@ -1,0 +1,40 @@
+package sampler
+
+import "fmt"
+
+// Stats are the BPF programs' counters, summed over CPUs since load.
+type Stats struct {
+	Samples           uint64 // ticks that landed on target threads
+	RingFull          uint64 // samples lost because the ring buffer was full
+	KernelStackErrors uint64
+	UserStackErrors   uint64
+	PyReadErrors      uint64 // Python walks cut short by an unreadable frame
+	PyTruncated       uint64 // Python stacks deeper than the walk's limit
+	PyUnknownThreads  uint64 // samples of Python threads with no known thread state
+	ThreadRefreshes   uint64 // requests to user space to re-read thread states
+}
+
+// Lost is the number of samples taken but not delivered.
+func (st Stats) Lost() uint64 { return st.RingFull }
+
+// Stats reads the counters.
+func (s *Sampler) Stats() (Stats, error) {
+	var st Stats
+	fields := []*uint64{
+		&st.Samples, &st.RingFull, &st.KernelStackErrors, &st.UserStackErrors,
+		&st.PyReadErrors, &st.PyTruncated, &st.PyUnknownThreads, &st.ThreadRefreshes,
+	}
+	if int(s.objs.Stats.MaxEntries()) != len(fields) {
+		return st, fmt.Errorf("read stats: BPF has %d counters, Go knows %d", s.objs.Stats.MaxEntries(), len(fields))
+	}
+	var perCPU []uint64
+	for i, f := range fields {
+		if err := s.objs.Stats.Lookup(uint32(i), &perCPU); err != nil {
+			return st, fmt.Errorf("read stats counter %d: %w", i, err)
+		}
+		for _, v := range perCPU {
+			*f += v
+		}
+	}
+	return st, nil
+}

@@ -1,0 +1,43 @@
+package sampler
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+// AddTarget starts sampling the threads of process pid (host PID namespace).
+func (s *Sampler) AddTarget(pid int) error {
+	if err := s.objs.Targets.Put(uint32(pid), uint32(1)); err != nil {
+		return fmt.Errorf("add target %d: %w", pid, err)
+	}
+	return nil
+}
+
+// RemoveTarget stops sampling process pid and forgets its Python state.
+func (s *Sampler) RemoveTarget(pid int) error {
+	var errs []error
+	if err := s.objs.Targets.Delete(uint32(pid)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		errs = append(errs, fmt.Errorf("remove target %d: %w", pid, err))
+	}
+	if err := s.objs.PyProcs.Delete(uint32(pid)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		errs = append(errs, fmt.Errorf("remove Python target %d: %w", pid, err))
+	}
+	errs = append(errs, s.SetPythonThreads(pid, nil))
+	return errors.Join(errs...)
+}
+
+// Targets lists the processes being sampled.
+func (s *Sampler) Targets() ([]int, error) {
+	var pids []int
+	var key, val uint32
+	it := s.objs.Targets.Iterate()
+	for it.Next(&key, &val) {
+		pids = append(pids, int(key))
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("list targets: %w", err)
+	}
+	return pids, nil
+}
