@@ -1,0 +1,5 @@
+package process
+
+import "errors"
+
+func asParseError(err error, pe **ParseError) bool { return errors.As(err, pe) }
