@@ -84,8 +84,8 @@ static long py_step(__u64 i, struct py_walk *w)
 	}
 	__u64 code = frame_u64(b, w->o.frame_code) & ~(__u64)w->o.code_tag_mask;
 	__u64 prev = frame_u64(b, w->o.frame_previous);
-	if (w->o.frame_owner >= 0 && frame_u8(b, w->o.frame_owner) == w->o.skip_owner) {
-		w->frame = prev; /* a C-stack shim: not a Python function */
+	if (w->o.frame_owner >= 0 && frame_u8(b, w->o.frame_owner) >= w->o.skip_owner) {
+		w->frame = prev; /* an entry shim, not Python code */
 		return 0;
 	}
 	__s64 instr;

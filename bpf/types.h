@@ -78,7 +78,7 @@ struct py_offsets {
 	__u16 frame_size;	/* bytes to read per frame: covers every frame_* field */
 	__u8 instr_is_ptr;	/* 1: frame_instr is a pointer into the bytecode */
 	__u8 code_tag_mask;	/* low bits to clear from the code pointer (3.14 stack refs) */
-	__u8 skip_owner;	/* owner value of C-stack shim frames to skip (3.12+: 3); 0xff none */
+	__u8 skip_owner;	/* frames with owner >= this are entry shims to skip (3.12+: 3); 0xff none */
 	__u8 _pad[7];
 };
 

@@ -198,3 +198,18 @@ func Exists(pid int) bool {
 	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
 	return err == nil || !errors.Is(err, os.ErrNotExist)
 }
+
+// Alive reports whether the process pid that started at startTime (from
+// StartTime) is still running: not gone, not a zombie, and not another
+// process that reused the PID.
+func Alive(pid int, startTime uint64) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	st, err := ParseStat(b)
+	if err != nil {
+		return false
+	}
+	return st.StartTime == startTime && st.State != 'Z' && st.State != 'X'
+}

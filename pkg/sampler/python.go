@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 
+	"github.com/bprof/bprof/pkg/python"
 	"github.com/cilium/ebpf"
 )
 
@@ -88,4 +89,50 @@ func (s *Sampler) SetPythonThreads(pid int, threads map[uint64]uint64) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// LayoutFor derives what the BPF walker needs from a CPython offsets row.
+func LayoutFor(o *python.Offsets) (PyLayout, error) {
+	l := PyLayout{
+		CframeCurrent: -1,
+		FrameCode:     int16(o.FrameCode),
+		FramePrevious: int16(o.FramePrevious),
+		FrameInstr:    int16(o.FrameInstr),
+		FrameOwner:    int16(o.FrameOwner),
+		CodeAdaptive:  int16(o.CodeAdaptive),
+		CodeCheck:     int16(o.CheckOffset),
+		SkipOwner:     0xff,
+	}
+	switch {
+	case o.TstateFrame != python.Absent:
+		l.TstateFrame = int16(o.TstateFrame)
+	case o.TstateCframe != python.Absent:
+		l.TstateFrame = int16(o.TstateCframe)
+		l.CframeCurrent = int16(o.CframeCurrentFrame)
+	default:
+		l.TstateFrame = int16(o.TstateCurrentFrame)
+	}
+	if o.OwnerShimMin != python.Absent {
+		l.SkipOwner = uint8(o.OwnerShimMin)
+	}
+	if o.TaggedExecutable {
+		l.CodeTagMask = 7
+	}
+	l.InstrIsPtr = o.InstrKind == python.InstrPrevPtr || o.InstrKind == python.InstrPtr
+	// The walker reads pointer-sized fields as aligned words of one frame buffer.
+	end := 0
+	for _, f := range []struct {
+		name string
+		off  int
+	}{{"code", o.FrameCode}, {"previous", o.FramePrevious}, {"instruction", o.FrameInstr}} {
+		if f.off < 0 || f.off%8 != 0 || f.off+8 > 128 {
+			return l, fmt.Errorf("python layout: frame %s field at %d is not an aligned word within 128 bytes", f.name, f.off)
+		}
+		end = max(end, f.off+8)
+	}
+	if o.FrameOwner >= 0 {
+		end = max(end, o.FrameOwner+1)
+	}
+	l.FrameSize = uint16((end + 7) &^ 7)
+	return l, nil
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
+
+	"github.com/bprof/bprof/pkg/python"
 )
 
 // Kind says what a Sample records.
@@ -27,14 +29,6 @@ const (
 	FlagUserStackErr    Flags = 1 << 5
 )
 
-// PyFrame is one Python frame as the BPF walker saw it: enough for user space
-// to name it later (pkg/python reads the code object).
-type PyFrame struct {
-	Code  uint64 // address of the code object
-	Check uint64 // 8 bytes of the code object, to detect a reused address
-	Instr int64  // instruction offset, in the unit pkg/python documents per version
-}
-
 // Sample is one decoded record from the ring buffer. Stacks are leaf first.
 type Sample struct {
 	Kind   Kind
@@ -49,7 +43,7 @@ type Sample struct {
 	Comm   string
 	Kernel []uint64
 	User   []uint64
-	Python []PyFrame
+	Python []python.FrameRef // leaf first
 }
 
 const (
@@ -108,11 +102,11 @@ func Decode(raw []byte) (Sample, error) {
 		}
 	}
 	if plen > 0 {
-		s.Python = make([]PyFrame, plen)
+		s.Python = make([]python.FrameRef, plen)
 		base := klen + ulen
 		for i := range s.Python {
 			w := base + i*pyWords
-			s.Python[i] = PyFrame{Code: word(w), Check: word(w + 1), Instr: int64(word(w + 2))}
+			s.Python[i] = python.FrameRef{Code: word(w), Check: word(w + 1), Instr: int32(word(w + 2))}
 		}
 	}
 	return s, nil

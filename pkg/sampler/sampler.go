@@ -28,6 +28,10 @@ const ProgramPrefix = "bprof_"
 // ErrClosed is returned by Read after Close.
 var ErrClosed = errors.New("sampler closed")
 
+// ErrFlushed is returned by Read once it has returned every sample that was
+// waiting when Flush was called.
+var ErrFlushed = errors.New("sampler flushed")
+
 // Sampler owns the loaded BPF objects, the perf events and the links between
 // them. It is safe to call its target methods from one goroutine while another
 // one calls Read.
@@ -91,11 +95,18 @@ func (s *Sampler) Read() (Sample, error) {
 			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				return Sample{}, ErrClosed
 			}
+			if errors.Is(err, ringbuf.ErrFlushed) {
+				return Sample{}, ErrFlushed
+			}
 			return Sample{}, fmt.Errorf("read ring buffer: %w", err)
 		}
 		return Decode(s.rec.RawSample)
 	}
 }
+
+// Flush wakes a blocked Read: Read returns what the ring buffer holds, then
+// ErrFlushed. It is how to drain the samples already taken before Close.
+func (s *Sampler) Flush() error { return s.reader.Flush() }
 
 // Pending returns the bytes waiting in the ring buffer.
 func (s *Sampler) Pending() int { return s.reader.AvailableBytes() }

@@ -1,0 +1,43 @@
+# bprof: build, regenerate the BPF objects, test, benchmark, demo.
+GO      ?= go
+CLANG   ?= clang-19
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+BIN     := bin/bprof
+
+.PHONY: build generate check-generated test bench demo fuzz clean
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/bprof
+
+# Rebuild the committed BPF objects from bpf/*.c (needs clang-19 and libbpf-dev).
+generate:
+	$(GO) generate ./pkg/...
+
+# CI: the committed objects must be what the sources compile to.
+check-generated: generate
+	git diff --exit-code -- pkg/ || (echo "generated BPF objects are stale: run make generate and commit" && exit 1)
+
+# The whole suite, BPF tests included (they need root; BPROF_NO_SKIP=1 makes a skip a failure).
+test:
+	$(GO) test -count=1 -p 1 -timeout 20m ./...
+
+# Benchmarks: not part of make test. Rewrites docs/BENCHMARKS.md.
+bench: build
+	$(GO) run ./bench -out docs/BENCHMARKS.md
+
+# Run every fuzz target for a short while.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep ^Fuzz); do \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 10s $$pkg || exit 1; \
+	  done; \
+	done
+
+# Build bprof, start the bundled workload, profile it for 5 s, show the top.
+demo: build
+	@python3 testdata/workload/demo.py & pid=$$!; sleep 1; \
+	  $(BIN) record -p $$pid -d 5s -o demo.pb.gz; status=$$?; kill $$pid; \
+	  [ $$status -eq 0 ] && $(GO) tool pprof -top -nodecount=15 demo.pb.gz
+
+clean:
+	rm -rf bin demo.pb.gz

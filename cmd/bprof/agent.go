@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bprof/bprof/pkg/agent"
+	"github.com/bprof/bprof/pkg/profiler"
+)
+
+var _ agent.Source = (*profiler.Session)(nil)
+
+// agentConfig is the command line of `bprof agent`, checked.
+type agentConfig struct {
+	opts      agent.Options // without Source, Sinks and Log
+	outputDir string
+	py        agent.PyroscopeOptions // URL empty: no upload
+	logFormat string
+}
+
+func parseAgentFlags(args []string, stderr io.Writer) (*agentConfig, error) {
+	fs := newFlagSet("agent", "agent [-p PID...] [--listen PATH] (--output-dir DIR | --upload-url URL) [flags]", stderr)
+	pids := fs.IntSliceP("pid", "p", nil, "process to profile (repeat for several)")
+	app := fs.String("application-name", "", "application name of the -p targets and default for registered ones (default \"bprof\")")
+	period := fs.String("period", "45s", "length of each batch: 45s, 1m or plain seconds")
+	timeout := fs.String("upload-timeout", "10s", "bound on one upload attempt")
+	labels := fs.StringArray("label", nil, "key=value added to every batch (repeat for several)")
+	rate := fs.IntP("rate", "r", agent.DefaultRate, "samples per second of CPU time per thread")
+	outDir := fs.String("output-dir", "", "write each batch as STEM.pb.gz + STEM.json in this directory")
+	url := fs.String("upload-url", "", "Pyroscope server to upload batches to (URL/ingest)")
+	tenant := fs.String("tenant-id", "", "X-Scope-OrgID header for multi-tenant Pyroscope servers")
+	spoolDir := fs.String("spool-dir", "", "keep undelivered uploads here, across restarts (default: in memory)")
+	spoolMax := fs.String("spool-max", "64MiB", "bound of the spool: bytes, or with a K, M, G, KiB, MiB or GiB suffix")
+	listen := fs.String("listen", "", "registration socket path for bprof_client (e.g. /run/bprof.sock)")
+	group := fs.String("listen-group", "", "group owning the registration socket")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	c := &agentConfig{outputDir: *outDir, logFormat: *logFormat}
+	if len(*pids) == 0 && *listen == "" {
+		return nil, usageError{errors.New("no target: give -p PID or --listen PATH")}
+	}
+	if *outDir == "" && *url == "" {
+		return nil, usageError{errors.New("no destination: give --output-dir DIR or --upload-url URL")}
+	}
+	if *url == "" && *spoolDir != "" {
+		return nil, usageError{errors.New("--spool-dir needs --upload-url")}
+	}
+	if *group != "" && *listen == "" {
+		return nil, usageError{errors.New("--listen-group needs --listen")}
+	}
+	if *logFormat != "text" && *logFormat != "json" {
+		return nil, usageError{fmt.Errorf("log format %q: want text or json", *logFormat)}
+	}
+	if *rate <= 0 || *rate > 10000 {
+		return nil, usageError{fmt.Errorf("rate %d: want 1 to 10000", *rate)}
+	}
+	for _, pid := range *pids {
+		if pid <= 0 {
+			return nil, usageError{fmt.Errorf("pid %d: not a process id", pid)}
+		}
+	}
+	p, err := parseDuration(*period)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--period: %w", err)}
+	}
+	t, err := parseDuration(*timeout)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--upload-timeout: %w", err)}
+	}
+	lm, err := parseLabels(*labels)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	max, err := parseSize(*spoolMax)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--spool-max: %w", err)}
+	}
+	c.opts = agent.Options{ApplicationName: *app, Period: p, UploadTimeout: t, Labels: lm, PIDs: *pids,
+		Rate: *rate, Listen: *listen, ListenGroup: *group}
+	if *url != "" {
+		c.py = agent.PyroscopeOptions{URL: *url, SpoolDir: *spoolDir, SpoolMax: max, TenantID: *tenant}
+	}
+	return c, nil
+}
+
+// parseLabels turns key=value flags into a map; a key given twice is an error.
+func parseLabels(kvs []string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("label %q: want key=value", kv)
+		}
+		if _, dup := m[k]; dup {
+			return nil, fmt.Errorf("label %q given twice", k)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+// parseSize reads a byte count: 1000, 64K, 64KiB, 10M, 10MiB, 1G, 1GiB.
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+		{"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"B", 1}, {"", 1},
+	}
+	for _, u := range units {
+		num, ok := strings.CutSuffix(s, u.suffix)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+		if err != nil || n <= 0 || n > (1<<62)/u.mult {
+			break
+		}
+		return n * u.mult, nil
+	}
+	return 0, fmt.Errorf("size %q: want a positive number of bytes, e.g. 64MiB", s)
+}
+
+func newAgentLogger(w io.Writer, format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+func runAgent(args []string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runAgentContext(ctx, args, stderr)
+}
+
+// runAgentContext runs the agent until ctx is done, then stops it: the last
+// partial batches are shipped before it returns.
+func runAgentContext(ctx context.Context, args []string, stderr io.Writer) error {
+	c, err := parseAgentFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("bprof needs root (or CAP_BPF and CAP_PERFMON) to load BPF programs: run it with sudo")
+	}
+	log := newAgentLogger(stderr, c.logFormat)
+	opts := c.opts
+	opts.Log = log
+	var py *agent.PyroscopeSink
+	if c.outputDir != "" {
+		ds, err := agent.NewDirSink(c.outputDir, log)
+		if err != nil {
+			return err
+		}
+		opts.Sinks = append(opts.Sinks, ds)
+	}
+	if c.py.URL != "" {
+		c.py.Log = log
+		if py, err = agent.NewPyroscopeSink(c.py); err != nil {
+			return usageError{err}
+		}
+		opts.Sinks = append(opts.Sinks, py)
+	}
+	sess, err := profiler.NewSession(profiler.Options{Rate: opts.Rate, Warn: func(msg string) { log.Warn(msg) }})
+	if err != nil {
+		return err
+	}
+	opts.Source = sess
+	a, err := agent.New(opts)
+	if err != nil {
+		sess.Close()
+		return err
+	}
+	if err := a.Start(); err != nil {
+		return err
+	}
+	log.Info("agent started", "pids", opts.PIDs, "listen", opts.Listen, "period", opts.Period)
+	<-ctx.Done()
+	log.Info("stopping: flushing the last batches")
+	t0 := time.Now()
+	err = a.Stop()
+	if py != nil {
+		cn := py.Counts()
+		log.Info("upload counters", "sent", cn.Sent, "retries", cn.Retries, "rejected", cn.Rejected, "spool_dropped", cn.SpoolDropped)
+	}
+	log.Info("agent stopped", "took", time.Since(t0).Round(time.Millisecond))
+	return err
+}

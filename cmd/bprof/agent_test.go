@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bprof/bprof/internal/testenv"
+	"github.com/google/pprof/profile"
+)
+
+func TestParseAgentFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args  []string
+		check func(c *agentConfig) bool
+	}{
+		{[]string{"-p", "1", "--output-dir", "d"}, func(c *agentConfig) bool {
+			return c.opts.Period == 45*time.Second && c.opts.UploadTimeout == 10*time.Second && c.opts.Rate == 100 &&
+				c.outputDir == "d" && c.py.URL == "" && c.logFormat == "text"
+		}},
+		{[]string{"-p", "1", "-p", "2", "--upload-url", "http://h:4040", "--period", "3s", "--upload-timeout", "1.5",
+			"--label", "env=prod", "--label", "team=a=b", "--spool-dir", "s", "--spool-max", "2MiB", "--application-name", "app",
+			"--log-format", "json"}, func(c *agentConfig) bool {
+			return len(c.opts.PIDs) == 2 && c.opts.Period == 3*time.Second && c.opts.UploadTimeout == 1500*time.Millisecond &&
+				c.opts.Labels["env"] == "prod" && c.opts.Labels["team"] == "a=b" && c.py.SpoolDir == "s" &&
+				c.py.SpoolMax == 2<<20 && c.opts.ApplicationName == "app" && c.logFormat == "json"
+		}},
+		{[]string{"--listen", "/run/x.sock", "--listen-group", "bprof", "--output-dir", "d"}, func(c *agentConfig) bool {
+			return c.opts.Listen == "/run/x.sock" && c.opts.ListenGroup == "bprof"
+		}},
+	} {
+		c, err := parseAgentFlags(tt.args, &bytes.Buffer{})
+		if err != nil {
+			t.Errorf("%q: %v", tt.args, err)
+			continue
+		}
+		if !tt.check(c) {
+			t.Errorf("%q: config %+v", tt.args, c)
+		}
+	}
+}
+
+func TestAgentUsageErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--output-dir", "d"}, "no target"},
+		{[]string{"-p", "1"}, "no destination"},
+		{[]string{"-p", "1", "--output-dir", "d", "--spool-dir", "s"}, "needs --upload-url"},
+		{[]string{"-p", "1", "--output-dir", "d", "--listen-group", "g"}, "needs --listen"},
+		{[]string{"-p", "1", "--output-dir", "d", "--label", "novalue"}, "key=value"},
+		{[]string{"-p", "1", "--output-dir", "d", "--label", "a=1", "--label", "a=2"}, "twice"},
+		{[]string{"-p", "1", "--output-dir", "d", "--period", "soon"}, "--period"},
+		{[]string{"-p", "1", "--output-dir", "d", "--spool-max", "-3"}, "--spool-max"},
+		{[]string{"-p", "1", "--output-dir", "d", "--log-format", "xml"}, "log format"},
+		{[]string{"-p", "0", "--output-dir", "d"}, "not a process id"},
+		{[]string{"-p", "1", "--output-dir", "d", "extra"}, "unexpected argument"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := mainWith(append([]string{"agent"}, tt.args...), &stdout, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), tt.want) {
+			t.Errorf("bprof agent %q: exit %d, stderr %q; want 2 and %q", tt.args, code, stderr.String(), tt.want)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want int64
+	}{
+		{"1000", 1000}, {"64K", 64000}, {"64KiB", 64 << 10}, {"10MiB", 10 << 20}, {"1G", 1e9}, {"1GiB", 1 << 30}, {"5B", 5},
+		{"", -1}, {"0", -1}, {"-1", -1}, {"1.5M", -1}, {"MiB", -1}, {"99999999999999999999", -1}, {"9999999999G", -1},
+	} {
+		got, err := parseSize(tt.in)
+		if tt.want < 0 {
+			if err == nil {
+				t.Errorf("parseSize(%q) = %d, want an error", tt.in, got)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// runAgentFor runs `bprof agent args` in this process for d.
+func runAgentFor(t *testing.T, d time.Duration, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var stderr bytes.Buffer
+	if err := runAgentContext(ctx, args, &stderr); err != nil {
+		t.Fatalf("bprof agent %q: %v\n%s", args, err, stderr.String())
+	}
+	return stderr.String()
+}
+
+// readBatches reads the sidecars and profiles of a batch directory.
+func readBatches(t *testing.T, dir string) ([]map[string]any, []*profile.Profile) {
+	t.Helper()
+	jsons, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	var scs []map[string]any
+	var ps []*profile.Profile
+	for _, js := range jsons {
+		data, err := os.ReadFile(js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sc map[string]any
+		if err := json.Unmarshal(data, &sc); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(strings.TrimSuffix(js, ".json") + ".pb.gz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := profile.Parse(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		scs = append(scs, sc)
+		ps = append(ps, p)
+	}
+	return scs, ps
+}
+
+func TestAgentBPF(t *testing.T) {
+	testenv.RequireRoot(t)
+	py := testenv.RequireCommand(t, "python3")
+	cmd := exec.Command(py, "-c", "while True: pass")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	time.Sleep(300 * time.Millisecond)
+	dir := t.TempDir()
+	log := runAgentFor(t, 1700*time.Millisecond, "-p", strconv.Itoa(cmd.Process.Pid), "--period", "500ms",
+		"--application-name", "busy", "--label", "env=test", "--output-dir", dir)
+	scs, ps := readBatches(t, dir)
+	if len(scs) < 3 {
+		t.Fatalf("%d batches, want 3 full and a partial one\n%s", len(scs), log)
+	}
+	var total float64
+	for i, sc := range scs {
+		if sc["application_name"] != "busy" || sc["pid"] != float64(cmd.Process.Pid) || sc["labels"].(map[string]any)["env"] != "test" {
+			t.Errorf("sidecar %v", sc)
+		}
+		if err := ps[i].CheckValid(); err != nil {
+			t.Error(err)
+		}
+		total += sc["samples"].(float64)
+	}
+	if total < 50 {
+		t.Errorf("%v samples of a busy loop over 1.7s at 100 Hz, want about 170", total)
+	}
+	if n := strings.Count(log, "batch shipped"); n != len(scs) {
+		t.Errorf("%d 'batch shipped' log lines for %d batches:\n%s", n, len(scs), log)
+	}
+}
+
+func TestAgentBPFRegister(t *testing.T) {
+	testenv.RequireRoot(t)
+	py := testenv.RequireCommand(t, "python3")
+	dir := t.TempDir()
+	sock := filepath.Join(t.TempDir(), "bprof.sock")
+	script := `
+import os, time
+from bprof_client import Profiler
+print(os.getpid(), flush=True)
+p = Profiler(application_name="my-app", period=45, upload_timeout=10, labels={"env": "prod"})
+p.start()
+def spin(t):
+    end = time.time() + t
+    while time.time() < end:
+        pass
+spin(1.0)
+p.stop()
+`
+	done := make(chan []byte, 1)
+	go func() {
+		time.Sleep(500 * time.Millisecond) // the agent is listening by then
+		cmd := exec.Command(py, "-c", script)
+		cmd.Env = append(os.Environ(), "BPROF_SOCKET="+sock, "PYTHONPATH="+filepath.Join("..", "..", "python"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			out = append(out, []byte(err.Error())...)
+		}
+		done <- out
+	}()
+	log := runAgentFor(t, 2500*time.Millisecond, "--listen", sock, "--output-dir", dir)
+	out := <-done
+	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("python: %s", out)
+	}
+	scs, ps := readBatches(t, dir)
+	if len(scs) != 1 {
+		t.Fatalf("%d batches, want 1 (shipped at stop)\n%s", len(scs), log)
+	}
+	sc := scs[0]
+	if sc["application_name"] != "my-app" || sc["pid"] != float64(pid) || sc["labels"].(map[string]any)["env"] != "prod" {
+		t.Errorf("sidecar %v, want my-app, pid %d, env=prod", sc, pid)
+	}
+	if sc["samples"].(float64) < 30 {
+		t.Errorf("%v samples over a 1s spin, want about 100", sc["samples"])
+	}
+	var spin bool
+	for _, s := range ps[0].Sample {
+		for _, l := range s.Location {
+			for _, ln := range l.Line {
+				spin = spin || ln.Function.Name == "spin"
+			}
+		}
+	}
+	if !spin {
+		t.Errorf("no Python frame 'spin' in the profile")
+	}
+}

@@ -1,0 +1,214 @@
+package agent
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/user"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// server is the registration socket: a process connects, sends one JSON line
+// per request and reads one JSON line per answer. It registers itself only,
+// identified by SO_PEERCRED; while it stays registered the connection stays
+// open, and closing it (or exiting) unregisters it.
+type server struct {
+	a  *Agent
+	ln *net.UnixListener
+
+	mu    sync.Mutex
+	conns map[*net.UnixConn]bool
+	wg    sync.WaitGroup
+}
+
+// listen creates the socket at path (replacing a stale one), mode 0660 and
+// owned by group when given, and serves it.
+func listen(a *Agent, path, group string) (*server, error) {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("listen on %s: exists and is not a socket", path)
+		}
+		os.Remove(path)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	ln.SetUnlinkOnClose(true)
+	if err := os.Chmod(path, 0o660); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if group != "" {
+		if err := chgrp(path, group); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("listen on %s: %w", path, err)
+		}
+	}
+	s := &server{a: a, ln: ln, conns: map[*net.UnixConn]bool{}}
+	s.wg.Add(1)
+	go s.accept()
+	return s, nil
+}
+
+func chgrp(path, group string) error {
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		return fmt.Errorf("look up group: %w", err)
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return fmt.Errorf("group %s: gid %q: %w", group, g.Gid, err)
+	}
+	return os.Chown(path, -1, gid)
+}
+
+func (s *server) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.AcceptUnix()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				s.a.log.Error("registration socket stopped", "err", err)
+			}
+			return
+		}
+		s.mu.Lock()
+		s.conns[c] = true
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go s.serve(c)
+	}
+}
+
+// close stops accepting, closes the connections (unregistering their
+// processes, which ships their last batches) and waits for the handlers.
+func (s *server) close() error {
+	err := s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.CloseRead()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+// peerPID returns the PID of the process at the other end of c.
+func peerPID(c *net.UnixConn) (int, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0, fmt.Errorf("read peer credentials: %w", err)
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return 0, fmt.Errorf("read peer credentials: %w", err)
+	}
+	if credErr != nil {
+		return 0, fmt.Errorf("read peer credentials: %w", credErr)
+	}
+	return int(cred.Pid), nil
+}
+
+func (s *server) serve(c *net.UnixConn) {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+	}()
+	pid, err := peerPID(c)
+	if err != nil {
+		s.a.log.Warn("registration refused", "err", err)
+		return
+	}
+	registered := false
+	defer func() {
+		if registered {
+			if err := s.a.Unregister(pid); err != nil {
+				s.a.log.Warn("unregister on disconnect", "pid", pid, "err", err)
+			} else {
+				s.a.log.Info("process unregistered", "pid", pid, "reason", "connection closed")
+			}
+		}
+	}()
+	r := bufio.NewReaderSize(c, 4096)
+	enc := json.NewEncoder(c)
+	for {
+		line, err := readLine(r, maxMessage)
+		if err != nil {
+			if errors.Is(err, errLineTooLong) {
+				enc.Encode(reply{Error: err.Error()})
+			}
+			return
+		}
+		if err := s.handle(pid, line, &registered); err != nil {
+			s.a.log.Warn("registration request refused", "peer_pid", pid, "err", err)
+			enc.Encode(reply{Error: err.Error()})
+			continue
+		}
+		enc.Encode(reply{OK: true})
+	}
+}
+
+func (s *server) handle(pid int, line []byte, registered *bool) error {
+	req, err := parseRequest(line)
+	if err != nil {
+		return err
+	}
+	if req.PID != 0 && req.PID != pid {
+		return fmt.Errorf("pid %d: a process may register only itself (this connection is from pid %d)", req.PID, pid)
+	}
+	switch req.Op {
+	case "start":
+		if err := s.a.Register(pid, req.Target); err != nil {
+			return err
+		}
+		*registered = true
+		s.a.log.Info("process registered", "pid", pid, "application", req.Target.ApplicationName)
+	case "stop":
+		if !*registered {
+			return errors.New("stop: this process is not registered")
+		}
+		*registered = false
+		if err := s.a.Unregister(pid); err != nil {
+			return err
+		}
+		s.a.log.Info("process unregistered", "pid", pid, "reason", "stop")
+	}
+	return nil
+}
+
+var errLineTooLong = fmt.Errorf("message longer than %d bytes", maxMessage)
+
+// readLine reads one '\n'-terminated line of at most limit bytes.
+func readLine(r *bufio.Reader, limit int) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > limit {
+			return nil, errLineTooLong
+		}
+		if err == nil {
+			return line, nil
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			if len(line) > 0 && errors.Is(err, io.EOF) {
+				return line, nil
+			}
+			return nil, err
+		}
+	}
+}

@@ -1,0 +1,237 @@
+package export
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bprof/bprof/pkg/symbolize"
+	"github.com/google/pprof/profile"
+)
+
+// Mapping file names that mark frame kinds (docs/CONVENTIONS.md).
+const (
+	PythonMapping = "[python]"
+	KernelMapping = "[kernel.kallsyms]"
+	PseudoMapping = "[bprof]"
+)
+
+// Options describe the profile a Builder makes.
+type Options struct {
+	Rate int  // sampling frequency in Hz: one on-CPU sample stands for 1e9/Rate ns
+	Wall bool // add the wall/nanoseconds sample type
+}
+
+// Labels are what a sample is attributed to besides its stack.
+type Labels struct {
+	PID        int
+	TID        int
+	ThreadName string
+	State      string // off-CPU samples: "sleep" or "runqueue"
+}
+
+// Values of one sample; Count is the number of samples it stands for.
+type Values struct {
+	Count, CPU, Wall int64
+}
+
+// Builder accumulates samples into one profile. It is not safe for concurrent use.
+type Builder struct {
+	opts    Options
+	p       *profile.Profile
+	mapping map[string]*profile.Mapping // by Module identity, or a kind's pseudo file
+	modules map[*symbolize.Module]*profile.Mapping
+	fn      map[funcKey]*profile.Function
+	loc     map[locKey]*profile.Location
+	sample  map[string]*profile.Sample
+	key     strings.Builder
+	locs    []*profile.Location
+}
+
+type funcKey struct {
+	name, file string
+	start      int64
+}
+
+type locKey struct {
+	mapping *profile.Mapping
+	addr    uint64
+	fn      *profile.Function
+	line    int64
+}
+
+// NewBuilder starts an empty profile.
+func NewBuilder(opts Options) *Builder {
+	if opts.Rate <= 0 {
+		opts.Rate = 100
+	}
+	period := int64(time.Second) / int64(opts.Rate)
+	p := &profile.Profile{
+		SampleType: []*profile.ValueType{
+			{Type: "samples", Unit: "count"},
+			{Type: "cpu", Unit: "nanoseconds"},
+		},
+		PeriodType: &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
+		Period:     period,
+	}
+	if opts.Wall {
+		p.SampleType = append(p.SampleType, &profile.ValueType{Type: "wall", Unit: "nanoseconds"})
+	}
+	return &Builder{
+		opts:    opts,
+		p:       p,
+		mapping: map[string]*profile.Mapping{},
+		modules: map[*symbolize.Module]*profile.Mapping{},
+		fn:      map[funcKey]*profile.Function{},
+		loc:     map[locKey]*profile.Location{},
+		sample:  map[string]*profile.Sample{},
+	}
+}
+
+// Period is the CPU time one on-CPU sample stands for, in nanoseconds.
+func (b *Builder) Period() int64 { return b.p.Period }
+
+// AddCPU adds n on-CPU samples of the stack frames (leaf first): each counts
+// one period of CPU time and, in a wall profile, the same of wall time.
+func (b *Builder) AddCPU(frames []symbolize.Frame, l Labels, n int64) {
+	v := Values{Count: n, CPU: n * b.p.Period}
+	if b.opts.Wall {
+		v.Wall = v.CPU
+	}
+	b.Add(frames, l, v)
+}
+
+// Add adds one sample with explicit values.
+func (b *Builder) Add(frames []symbolize.Frame, l Labels, v Values) {
+	b.locs = b.locs[:0]
+	b.key.Reset()
+	for i := range frames {
+		loc := b.location(&frames[i])
+		b.locs = append(b.locs, loc)
+		b.key.WriteString(strconv.FormatUint(loc.ID, 36))
+		b.key.WriteByte(',')
+	}
+	fmt.Fprintf(&b.key, "|%d|%d|%s|%s", l.PID, l.TID, l.ThreadName, l.State)
+	k := b.key.String()
+	s := b.sample[k]
+	if s == nil {
+		s = &profile.Sample{
+			Location: append([]*profile.Location(nil), b.locs...),
+			Value:    make([]int64, len(b.p.SampleType)),
+			NumLabel: map[string][]int64{"pid": {int64(l.PID)}, "thread_id": {int64(l.TID)}},
+			Label:    map[string][]string{},
+		}
+		if l.ThreadName != "" {
+			s.Label["thread_name"] = []string{l.ThreadName}
+		}
+		if l.State != "" {
+			s.Label["state"] = []string{l.State}
+		}
+		b.sample[k] = s
+		b.p.Sample = append(b.p.Sample, s)
+	}
+	s.Value[0] += v.Count
+	s.Value[1] += v.CPU
+	if b.opts.Wall {
+		s.Value[2] += v.Wall
+	}
+}
+
+// Samples is the number of distinct (stack, labels) samples so far.
+func (b *Builder) Samples() int { return len(b.p.Sample) }
+
+// Profile returns the profile covering [start, end). The Builder must not be
+// used afterwards.
+func (b *Builder) Profile(start, end time.Time) *profile.Profile {
+	b.p.TimeNanos = start.UnixNano()
+	b.p.DurationNanos = end.Sub(start).Nanoseconds()
+	return b.p
+}
+
+func (b *Builder) location(f *symbolize.Frame) *profile.Location {
+	m := b.mappingOf(f)
+	fn := b.function(f)
+	k := locKey{mapping: m, fn: fn, line: f.Line}
+	if f.Kind == symbolize.KindNative || f.Kind == symbolize.KindKernel {
+		k.addr = f.Addr
+	}
+	if loc, ok := b.loc[k]; ok {
+		return loc
+	}
+	loc := &profile.Location{
+		ID:      uint64(len(b.p.Location) + 1),
+		Mapping: m,
+		Address: k.addr,
+		Line:    []profile.Line{{Function: fn, Line: f.Line}},
+	}
+	b.loc[k] = loc
+	b.p.Location = append(b.p.Location, loc)
+	return loc
+}
+
+func (b *Builder) function(f *symbolize.Frame) *profile.Function {
+	k := funcKey{name: f.Name, file: f.File, start: f.StartLine}
+	if fn, ok := b.fn[k]; ok {
+		return fn
+	}
+	fn := &profile.Function{
+		ID:         uint64(len(b.p.Function) + 1),
+		Name:       f.Name,
+		SystemName: f.Name,
+		Filename:   f.File,
+		StartLine:  f.StartLine,
+	}
+	b.fn[k] = fn
+	b.p.Function = append(b.p.Function, fn)
+	return fn
+}
+
+func (b *Builder) mappingOf(f *symbolize.Frame) *profile.Mapping {
+	switch f.Kind {
+	case symbolize.KindPython:
+		return b.pseudoMapping(PythonMapping)
+	case symbolize.KindPseudo:
+		return b.pseudoMapping(PseudoMapping)
+	}
+	if f.Module == nil {
+		if f.Kind == symbolize.KindKernel {
+			return b.pseudoMapping(KernelMapping)
+		}
+		return b.pseudoMapping("[unknown]")
+	}
+	if m, ok := b.modules[f.Module]; ok {
+		return m
+	}
+	m := &profile.Mapping{
+		ID:           uint64(len(b.p.Mapping) + 1),
+		Start:        f.Module.Start,
+		Limit:        f.Module.Limit,
+		Offset:       f.Module.Offset,
+		File:         f.Module.Path,
+		BuildID:      f.Module.BuildID,
+		HasFunctions: true,
+	}
+	b.modules[f.Module] = m
+	b.p.Mapping = append(b.p.Mapping, m)
+	return m
+}
+
+func (b *Builder) pseudoMapping(file string) *profile.Mapping {
+	if m, ok := b.mapping[file]; ok {
+		return m
+	}
+	m := &profile.Mapping{
+		ID:           uint64(len(b.p.Mapping) + 1),
+		File:         file,
+		HasFunctions: true,
+	}
+	b.mapping[file] = m
+	b.p.Mapping = append(b.p.Mapping, m)
+	return m
+}
+
+// Pseudo returns a bprof pseudo-frame such as "[lost]" or "[truncated]".
+func Pseudo(name string) symbolize.Frame {
+	return symbolize.Frame{Kind: symbolize.KindPseudo, Name: name}
+}

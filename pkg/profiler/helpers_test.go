@@ -1,0 +1,187 @@
+package profiler
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bprof/bprof/internal/testenv"
+	"github.com/bprof/bprof/pkg/export"
+	"github.com/google/pprof/profile"
+)
+
+// interpreter is one CPython build found on the machine.
+type interpreter struct {
+	name  string // "3.11.7" or "debian-3.11"
+	path  string
+	minor int
+}
+
+// interpreters lists the CPython 3.7+ builds on this machine: pyenv's and
+// Debian's. CI must find at least six.
+func interpreters(t *testing.T) []interpreter {
+	t.Helper()
+	root := os.Getenv("PYENV_ROOT")
+	if root == "" {
+		root = filepath.Join(os.Getenv("HOME"), ".pyenv")
+	}
+	var out []interpreter
+	seen := map[string]bool{}
+	add := func(name, path string) {
+		real, err := filepath.EvalSymlinks(path)
+		if err != nil || seen[real] {
+			return
+		}
+		v, err := exec.Command(path, "-c", "import sys; print(sys.version_info[1])").Output()
+		if err != nil {
+			return
+		}
+		minor, err := strconv.Atoi(strings.TrimSpace(string(v)))
+		if err != nil || minor < 7 {
+			return
+		}
+		seen[real] = true
+		out = append(out, interpreter{name: name, path: path, minor: minor})
+	}
+	dirs, _ := filepath.Glob(filepath.Join(root, "versions", "3.*"))
+	sort.Strings(dirs)
+	for _, d := range dirs {
+		add(filepath.Base(d), filepath.Join(d, "bin", "python3"))
+	}
+	debs, _ := filepath.Glob("/usr/bin/python3.[0-9]*")
+	for _, p := range debs {
+		if !strings.Contains(filepath.Base(p), "-") {
+			add("debian-"+strings.TrimPrefix(filepath.Base(p), "python"), p)
+		}
+	}
+	if len(out) < 6 {
+		testenv.Skip(t, "found "+strconv.Itoa(len(out))+" CPython builds (3.7+), need at least six")
+	}
+	return out
+}
+
+// startScript runs a Python script from testdata/python and waits for it to
+// print "ready". The returned reader yields the rest of its stdout.
+func startScript(t *testing.T, python, script string, args ...string) (*exec.Cmd, *bufio.Reader) {
+	t.Helper()
+	path, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "python", script))
+	cmd := exec.Command(python, append([]string{path}, args...)...)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	r := bufio.NewReader(stdout)
+	line, err := r.ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "ready" {
+		t.Fatalf("%s %s: want ready, got %q (%v)", python, script, line, err)
+	}
+	return cmd, r
+}
+
+// profilePIDs records the given processes for d with a real Session at 100 Hz.
+func profilePIDs(t *testing.T, d time.Duration, pids ...int) *profile.Profile {
+	t.Helper()
+	return profileAt(t, 100, d, pids...)
+}
+
+// profileAt records the given processes for d with a real Session at rate Hz.
+func profileAt(t *testing.T, rate int, d time.Duration, pids ...int) *profile.Profile {
+	t.Helper()
+	testenv.RequireRoot(t)
+	var warnings []string
+	s, err := NewSession(Options{Rate: rate, Warn: func(m string) { warnings = append(warnings, m) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, pid := range pids {
+		if err := s.Add(pid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := s.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, _, _ := s.Cut()
+	for _, w := range warnings {
+		t.Logf("warning: %s", w)
+	}
+	if err := p.CheckValid(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// pyFrame is one Python frame of a sample.
+type pyFrame struct {
+	name, file string
+	line       int64
+}
+
+// pyFrames returns a sample's Python frames, leaf first.
+func pyFrames(s *profile.Sample) []pyFrame {
+	var out []pyFrame
+	for _, loc := range s.Location {
+		if loc.Mapping == nil || loc.Mapping.File != export.PythonMapping {
+			continue
+		}
+		fn := loc.Line[0].Function
+		out = append(out, pyFrame{fn.Name, fn.Filename, loc.Line[0].Line})
+	}
+	return out
+}
+
+func names(s *profile.Sample) []string {
+	var out []string
+	for _, loc := range s.Location {
+		out = append(out, loc.Line[0].Function.Name)
+	}
+	return out
+}
+
+func hasFrame(s *profile.Sample, name string) bool {
+	for _, n := range names(s) {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// markedLines maps each "# LINE:name" marker of a script to its line number.
+func markedLines(t *testing.T, script string) map[string]int64 {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "..", "testdata", "python", script))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lines := map[string]int64{}
+	sc := bufio.NewScanner(f)
+	for n := int64(1); sc.Scan(); n++ {
+		if _, tag, ok := strings.Cut(sc.Text(), "# LINE:"); ok {
+			lines[strings.TrimSpace(tag)] = n
+		}
+	}
+	return lines
+}
+
+func readAll(r io.Reader) string {
+	b, _ := io.ReadAll(r)
+	return string(b)
+}

@@ -1,0 +1,294 @@
+package profiler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bprof/bprof/pkg/export"
+	"github.com/bprof/bprof/pkg/process"
+	"github.com/bprof/bprof/pkg/sampler"
+	"github.com/bprof/bprof/pkg/symbolize"
+	"github.com/google/pprof/profile"
+)
+
+// Options configure a Session.
+type Options struct {
+	Rate int // Hz; 0 means 100
+	// Warn receives one-line warnings (an unsupported Python, a target that
+	// exited). Nil discards them.
+	Warn func(msg string)
+}
+
+// Session is one running profiler over a set of target processes.
+type Session struct {
+	opts    Options
+	sampler *sampler.Sampler
+	cache   *process.Cache
+	native  *symbolize.Native
+	kernel  *symbolize.Kernel
+	python  *symbolize.Python
+
+	mu      sync.Mutex
+	builder *export.Builder
+	start   time.Time
+	targets map[int]*target
+	threads map[int]bool // TIDs seen since the session started
+	counts  Counts
+
+	frames []symbolize.Frame
+}
+
+// Counts are what a Session has seen since it started.
+type Counts struct {
+	Samples int64 // samples added to profiles
+	Threads int   // distinct threads sampled
+	Decode  int64 // records that could not be decoded
+}
+
+type target struct {
+	pid       int
+	startTime uint64 // /proc/PID/stat start time, to tell a reused PID
+	exited    bool
+}
+
+// NewSession loads the BPF programs and readies the symbolizers. The caller
+// must Close it.
+func NewSession(opts Options) (*Session, error) {
+	if opts.Rate == 0 {
+		opts.Rate = 100
+	}
+	if opts.Warn == nil {
+		opts.Warn = func(string) {}
+	}
+	kernel, err := symbolize.NewKernel()
+	if err != nil {
+		return nil, err
+	}
+	smp, err := sampler.New(sampler.Config{Rate: opts.Rate})
+	if err != nil {
+		return nil, err
+	}
+	cache := process.NewCache()
+	native := symbolize.NewNative(cache)
+	s := &Session{
+		opts:    opts,
+		sampler: smp,
+		cache:   cache,
+		native:  native,
+		kernel:  kernel,
+		python:  symbolize.NewPython(native),
+		targets: map[int]*target{},
+		threads: map[int]bool{},
+	}
+	s.builder = s.newBuilder()
+	s.start = time.Now()
+	return s, nil
+}
+
+func (s *Session) newBuilder() *export.Builder {
+	return export.NewBuilder(export.Options{Rate: s.opts.Rate})
+}
+
+// Add starts profiling process pid. A CPython process gets its Python frames
+// walked; any other process, or an unsupported Python (warned about once),
+// still gets native and kernel frames.
+func (s *Session) Add(pid int) error {
+	if !process.Exists(pid) {
+		return fmt.Errorf("no process with PID %d: check the PID (ps -p %d)", pid, pid)
+	}
+	st, err := process.StartTime(pid)
+	if err != nil {
+		return fmt.Errorf("add target %d: %w", pid, err)
+	}
+	s.mu.Lock()
+	s.targets[pid] = &target{pid: pid, startTime: st}
+	s.mu.Unlock()
+	if err := s.attachPython(pid); err != nil {
+		s.opts.Warn(err.Error())
+	}
+	return s.sampler.AddTarget(pid)
+}
+
+// attachPython tells the sampler how to walk pid's Python stacks, if it runs
+// a CPython that bprof knows.
+func (s *Session) attachPython(pid int) error {
+	in, threads, err := s.python.Attach(pid)
+	if err != nil || in == nil {
+		return err
+	}
+	layout, err := sampler.LayoutFor(in.Offsets)
+	if err != nil {
+		return fmt.Errorf("process %d runs Python %s: %w", pid, in.Version, err)
+	}
+	if err := s.sampler.SetPython(pid, layout); err != nil {
+		return err
+	}
+	return s.sampler.SetPythonThreads(pid, threads)
+}
+
+func (s *Session) refreshThreads(pid int) {
+	threads, err := s.python.Threads(pid)
+	if err != nil {
+		return // the process may be exiting; samples keep their native frames
+	}
+	s.sampler.SetPythonThreads(pid, threads)
+}
+
+// Remove stops profiling pid.
+func (s *Session) Remove(pid int) error {
+	s.mu.Lock()
+	delete(s.targets, pid)
+	s.mu.Unlock()
+	s.python.Forget(pid)
+	s.native.Forget(pid)
+	return s.sampler.RemoveTarget(pid)
+}
+
+// Run reads and adds samples until ctx is done or every target has exited,
+// then drains what the kernel still holds. It returns nil in both cases.
+func (s *Session) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go s.watchTargets(ctx, cancel)
+
+	errc := make(chan error, 1)
+	go func() { errc <- s.readLoop() }()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return err
+	}
+	// Stop new samples, then take what is already in the ring buffer.
+	s.mu.Lock()
+	for pid := range s.targets {
+		s.sampler.RemoveTarget(pid)
+	}
+	s.mu.Unlock()
+	if err := s.sampler.Flush(); err != nil {
+		return fmt.Errorf("drain samples: %w", err)
+	}
+	err := <-errc
+	if errors.Is(err, sampler.ErrFlushed) || errors.Is(err, sampler.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+func (s *Session) readLoop() error {
+	for {
+		smp, err := s.sampler.Read()
+		if err != nil {
+			return err
+		}
+		s.handle(&smp)
+	}
+}
+
+func (s *Session) handle(smp *sampler.Sample) {
+	switch smp.Kind {
+	case sampler.KindNeedThreads:
+		s.refreshThreads(smp.PID)
+		return
+	case sampler.KindCPU:
+	default:
+		return
+	}
+	frames := s.symbolize(smp)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.builder.AddCPU(frames, export.Labels{PID: smp.PID, TID: smp.TID, ThreadName: smp.Comm}, 1)
+	s.counts.Samples++
+	if !s.threads[smp.TID] {
+		s.threads[smp.TID] = true
+		s.counts.Threads++
+	}
+}
+
+// symbolize names a sample's frames, leaf first: kernel, then native frames
+// down to the interpreter, then the Python frames (docs/ARCHITECTURE.md).
+func (s *Session) symbolize(smp *sampler.Sample) []symbolize.Frame {
+	f := s.frames[:0]
+	f = s.kernel.Symbolize(smp.Kernel, f)
+	if smp.Flags&sampler.FlagKernelStackErr != 0 {
+		f = append(f, export.Pseudo("[kernel stack unreadable]"))
+	}
+	nat := len(f)
+	f = s.native.Symbolize(smp.PID, smp.User, f)
+	if smp.Flags&sampler.FlagPyTarget != 0 {
+		f = s.python.Interleave(smp.PID, f, nat, smp.Python, pyFlags(smp.Flags))
+	}
+	if len(f) == 0 {
+		f = append(f, export.Pseudo("[no stack]"))
+	}
+	s.frames = f
+	return f
+}
+
+func pyFlags(f sampler.Flags) symbolize.PyFlags {
+	return symbolize.PyFlags{
+		Truncated:     f&sampler.FlagPyTruncated != 0,
+		ReadError:     f&sampler.FlagPyReadErr != 0,
+		UnknownThread: f&sampler.FlagPyUnknownThread != 0,
+	}
+}
+
+// watchTargets notices targets that exit, warns once for each, and ends the
+// session when none is left.
+func (s *Session) watchTargets(ctx context.Context, cancel func()) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		alive := 0
+		for _, tg := range s.targets {
+			if tg.exited {
+				continue
+			}
+			if !process.Alive(tg.pid, tg.startTime) {
+				tg.exited = true
+				s.opts.Warn(fmt.Sprintf("target %d exited after %s; its samples so far are kept",
+					tg.pid, time.Since(s.start).Round(100*time.Millisecond)))
+				continue
+			}
+			alive++
+		}
+		n := len(s.targets)
+		s.mu.Unlock()
+		if n > 0 && alive == 0 {
+			cancel()
+			return
+		}
+	}
+}
+
+// Cut ends the current profile and starts the next: every sample is in
+// exactly one of them.
+func (s *Session) Cut() (p *profile.Profile, start, end time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	end = time.Now()
+	b, start := s.builder, s.start
+	s.builder, s.start = s.newBuilder(), end
+	return b.Profile(start, end), start, end
+}
+
+// Counts returns what the session has seen so far.
+func (s *Session) Counts() Counts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts
+}
+
+// Stats returns the BPF programs' counters.
+func (s *Session) Stats() (sampler.Stats, error) { return s.sampler.Stats() }
+
+// Close detaches and unloads everything.
+func (s *Session) Close() error { return s.sampler.Close() }

@@ -1,0 +1,202 @@
+package symbolize
+
+import (
+	"debug/elf"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/bprof/bprof/pkg/process"
+	"github.com/bprof/bprof/pkg/python"
+)
+
+// PyFlags are what the BPF walker reported about a sample's Python stack.
+type PyFlags struct {
+	Truncated     bool // deeper than the walk's limit: a [truncated] frame ends the stack
+	ReadError     bool // a frame could not be read: the stack ends early
+	UnknownThread bool // a Python process, but the thread's state was unknown
+}
+
+// Python names Python frames: it finds the interpreter of each target, lists
+// its thread states for the sampler, and reads code objects (cached by
+// address and check value) to name the frames the BPF walker recorded.
+type Python struct {
+	native *Native
+
+	mu    sync.Mutex
+	procs map[int]*pyProc
+}
+
+type pyProc struct {
+	interp *python.Interpreter
+	mem    *process.Memory
+	path   string // the interpreter's file as /proc/PID/maps names it
+	codes  map[codeKey]*python.Code
+}
+
+type codeKey struct{ addr, check uint64 }
+
+// maxCodesPerProcess bounds the code-object cache of one process; when full
+// it starts again, which costs re-reading the hot code objects once.
+const maxCodesPerProcess = 1 << 16
+
+// NewPython returns a Python symbolizer that uses native to tell interpreter
+// frames from the rest.
+func NewPython(native *Native) *Python {
+	return &Python{native: native, procs: map[int]*pyProc{}}
+}
+
+// Attach finds the CPython in pid. It returns a nil interpreter and no error
+// for a process that runs no Python, and an error (meant as a one-line
+// warning) for a Python bprof cannot walk. threads maps each thread's
+// pointer (fsbase) to its PyThreadState.
+func (p *Python) Attach(pid int) (in *python.Interpreter, threads map[uint64]uint64, err error) {
+	maps, err := process.ReadMaps(pid)
+	if err != nil {
+		return nil, nil, err
+	}
+	var m *process.Mapping
+	for i := range maps {
+		if python.IsInterpreterFile(maps[i].FilePath()) && maps[i].Offset == 0 {
+			m = &maps[i]
+			// libpython wins over the executable that links it.
+			if strings.HasPrefix(filepath.Base(m.FilePath()), "libpython") {
+				break
+			}
+		}
+	}
+	if m == nil {
+		return nil, nil, nil
+	}
+	f, err := process.OpenMapped(pid, *m)
+	if err != nil {
+		return nil, nil, fmt.Errorf("process %d runs %s, which bprof cannot open: %w", pid, m.Path, err)
+	}
+	defer f.Close()
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("process %d: read %s: %w", pid, m.Path, err)
+	}
+	bin, err := process.ParseBinary(f, m.Path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("process %d: read %s: %w", pid, m.Path, err)
+	}
+	bias, err := bin.Bias(*m)
+	if err != nil {
+		return nil, nil, fmt.Errorf("process %d: load address of %s: %w", pid, m.Path, err)
+	}
+	mem := process.NewMemory(pid)
+	in, err = python.Find(ef, m.FilePath(), bias, mem)
+	if err != nil {
+		return nil, nil, fmt.Errorf("process %d: %w; profiling it with native frames only", pid, err)
+	}
+	pp := &pyProc{interp: in, mem: mem, path: m.Path, codes: map[codeKey]*python.Code{}}
+	p.mu.Lock()
+	p.procs[pid] = pp
+	p.mu.Unlock()
+	threads, err = p.Threads(pid)
+	return in, threads, err
+}
+
+// Threads lists pid's Python threads: thread pointer to PyThreadState.
+func (p *Python) Threads(pid int) (map[uint64]uint64, error) {
+	pp := p.proc(pid)
+	if pp == nil {
+		return nil, fmt.Errorf("process %d is not an attached Python", pid)
+	}
+	ts, err := pp.interp.Threads(pp.mem)
+	if err != nil {
+		return nil, fmt.Errorf("list Python threads of %d: %w", pid, err)
+	}
+	m := make(map[uint64]uint64, len(ts))
+	for _, t := range ts {
+		m[t.ThreadID] = t.TState
+	}
+	return m, nil
+}
+
+// Forget drops what is known of pid.
+func (p *Python) Forget(pid int) {
+	p.mu.Lock()
+	delete(p.procs, pid)
+	p.mu.Unlock()
+}
+
+func (p *Python) proc(pid int) *pyProc {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.procs[pid]
+}
+
+// Interleave turns frames (kernel and native frames, leaf first, native ones
+// from index nat on) plus the Python frames the walker recorded into one
+// stack: the native frames above the interpreter and its leaf-most frame, then
+// the Python frames from leaf to root. Native frames below are dropped: without
+// unwind tables they are not reliable (frame pointers are off in CPython
+// builds), and the Python frames say what the interpreter was running.
+func (p *Python) Interleave(pid int, frames []Frame, nat int, py []python.FrameRef, flags PyFlags) []Frame {
+	pp := p.proc(pid)
+	if pp == nil || (len(py) == 0 && !flags.ReadError && !flags.Truncated) {
+		if flags.UnknownThread && pp != nil {
+			frames = append(frames, pseudo("[unknown python thread]"))
+		}
+		return frames
+	}
+	cut := len(frames)
+	for i := nat; i < len(frames); i++ {
+		if frames[i].Module != nil && frames[i].Module.Path == pp.path {
+			cut = i + 1 // the interpreter's leaf-most frame is exact: it is where the sample hit
+			break
+		}
+	}
+	frames = frames[:cut]
+	for _, ref := range py {
+		frames = append(frames, p.pyFrame(pp, ref))
+	}
+	switch {
+	case flags.ReadError:
+		frames = append(frames, pseudo("[python stack unreadable]"))
+	case flags.Truncated:
+		frames = append(frames, pseudo("[truncated]"))
+	}
+	return frames
+}
+
+func (p *Python) pyFrame(pp *pyProc, ref python.FrameRef) Frame {
+	k := codeKey{ref.Code, ref.Check}
+	p.mu.Lock()
+	c, ok := pp.codes[k]
+	p.mu.Unlock()
+	if !ok {
+		var err error
+		c, err = python.ReadCode(pp.mem, pp.interp.Offsets, pp.interp.Version, ref.Code)
+		if err != nil || c.Check != ref.Check {
+			// Unreadable, or no longer the code object the sample saw (freed
+			// and the address reused): say so rather than guess a name.
+			c = nil
+		}
+		p.mu.Lock()
+		if len(pp.codes) >= maxCodesPerProcess {
+			clear(pp.codes)
+		}
+		pp.codes[k] = c
+		p.mu.Unlock()
+	}
+	if c == nil {
+		return pseudo("[unknown python]")
+	}
+	name := c.QualName
+	if name == "" {
+		name = c.Name
+	}
+	return Frame{
+		Kind:      KindPython,
+		Name:      name,
+		File:      c.File,
+		Line:      int64(c.Line(int(ref.Instr))),
+		StartLine: int64(c.FirstLine),
+	}
+}
+
+func pseudo(name string) Frame { return Frame{Kind: KindPseudo, Name: name} }
