@@ -20,9 +20,18 @@ import (
 
 // interpreter is one CPython build found on the machine.
 type interpreter struct {
-	name  string // "3.11.7" or "debian-3.11"
-	path  string
-	minor int
+	name   string // "3.11.7", "debian-3.11" or "trixie-3.13"
+	path   string // inside the chroot, if any
+	minor  int
+	chroot string // a Debian root the interpreter runs in: the container case
+}
+
+// chrootDir is where .ci/setup-chroots.sh builds Debian roots (trixie's 3.13, sid's 3.14).
+func chrootDir() string {
+	if d := os.Getenv("BPROF_CHROOTS"); d != "" {
+		return d
+	}
+	return "/var/cache/bprof/chroots"
 }
 
 // interpreters lists the CPython 3.7+ builds on this machine: pyenv's and
@@ -35,12 +44,16 @@ func interpreters(t *testing.T) []interpreter {
 	}
 	var out []interpreter
 	seen := map[string]bool{}
-	add := func(name, path string) {
-		real, err := filepath.EvalSymlinks(path)
+	add := func(name, path, chroot string) {
+		real, err := filepath.EvalSymlinks(filepath.Join(chroot, path))
 		if err != nil || seen[real] {
 			return
 		}
-		v, err := exec.Command(path, "-c", "import sys; print(sys.version_info[1])").Output()
+		argv := []string{path, "-c", "import sys; print(sys.version_info[1])"}
+		if chroot != "" {
+			argv = append([]string{"chroot", chroot}, argv...)
+		}
+		v, err := exec.Command(argv[0], argv[1:]...).Output()
 		if err != nil {
 			return
 		}
@@ -49,17 +62,29 @@ func interpreters(t *testing.T) []interpreter {
 			return
 		}
 		seen[real] = true
-		out = append(out, interpreter{name: name, path: path, minor: minor})
+		out = append(out, interpreter{name: name, path: path, minor: minor, chroot: chroot})
 	}
 	dirs, _ := filepath.Glob(filepath.Join(root, "versions", "3.*"))
 	sort.Strings(dirs)
 	for _, d := range dirs {
-		add(filepath.Base(d), filepath.Join(d, "bin", "python3"))
+		add(filepath.Base(d), filepath.Join(d, "bin", "python3"), "")
 	}
 	debs, _ := filepath.Glob("/usr/bin/python3.[0-9]*")
 	for _, p := range debs {
 		if !strings.Contains(filepath.Base(p), "-") {
-			add("debian-"+strings.TrimPrefix(filepath.Base(p), "python"), p)
+			add("debian-"+strings.TrimPrefix(filepath.Base(p), "python"), p, "")
+		}
+	}
+	for _, suite := range []string{"trixie", "sid"} {
+		root := filepath.Join(chrootDir(), suite)
+		if _, err := os.Stat(filepath.Join(root, "usr/bin/python3")); err != nil {
+			testenv.Skip(t, "no Debian "+suite+" chroot in "+chrootDir()+": run .ci/setup-chroots.sh")
+			continue
+		}
+		before := len(out)
+		add(suite, "/usr/bin/python3", root)
+		if len(out) > before {
+			out[len(out)-1].name = suite + "-3." + strconv.Itoa(out[len(out)-1].minor)
 		}
 	}
 	if len(out) < 6 {
@@ -70,10 +95,26 @@ func interpreters(t *testing.T) []interpreter {
 
 // startScript runs a Python script from testdata/python and waits for it to
 // print "ready". The returned reader yields the rest of its stdout.
-func startScript(t *testing.T, python, script string, args ...string) (*exec.Cmd, *bufio.Reader) {
+func startScript(t *testing.T, py interpreter, script string, args ...string) (*exec.Cmd, *bufio.Reader) {
 	t.Helper()
 	path, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "python", script))
-	cmd := exec.Command(python, append([]string{path}, args...)...)
+	argv := append([]string{py.path, path}, args...)
+	if py.chroot != "" {
+		// The script goes inside the root; chroot execs Python in the same process.
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(py.chroot, "tmp", "bprof-test")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, script), src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		argv = append([]string{"chroot", py.chroot, py.path, "/tmp/bprof-test/" + script}, args...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -86,7 +127,7 @@ func startScript(t *testing.T, python, script string, args ...string) (*exec.Cmd
 	r := bufio.NewReader(stdout)
 	line, err := r.ReadString('\n')
 	if err != nil || strings.TrimSpace(line) != "ready" {
-		t.Fatalf("%s %s: want ready, got %q (%v)", python, script, line, err)
+		t.Fatalf("%s %s: want ready, got %q (%v)", py.name, script, line, err)
 	}
 	return cmd, r
 }

@@ -18,7 +18,7 @@ func TestPythonSplit(t *testing.T) {
 	lines := markedLines(t, "split.py")
 	for _, py := range interpreters(t) {
 		t.Run(py.name, func(t *testing.T) {
-			cmd, out := startScript(t, py.path, "split.py", "5")
+			cmd, out := startScript(t, py, "split.py", "5")
 			// 1 kHz for 4 s: ~4,000 samples keep the sampling error of a
 			// share near 0.8 points, well inside the 3-point tolerance.
 			p := profileAt(t, 1000, 4*time.Second, cmd.Process.Pid)
@@ -88,7 +88,7 @@ func TestPythonSplit(t *testing.T) {
 func TestPythonShapes(t *testing.T) {
 	for _, py := range interpreters(t) {
 		t.Run(py.name, func(t *testing.T) {
-			cmd, _ := startScript(t, py.path, "shapes.py", "6", "1.5")
+			cmd, _ := startScript(t, py, "shapes.py", "6", "1.5")
 			p := profilePIDs(t, 4*time.Second, cmd.Process.Pid)
 			qual := py.minor >= 11
 			want := map[string]string{
@@ -159,7 +159,7 @@ func TestPythonCodeReuse(t *testing.T) {
 			break
 		}
 	}
-	cmd, _ := startScript(t, py.path, "reuse.py", "5")
+	cmd, _ := startScript(t, py, "reuse.py", "5")
 	p := profilePIDs(t, 4*time.Second, cmd.Process.Pid)
 	var leaf, caller, wrong, unknown int64
 	for _, s := range p.Sample {

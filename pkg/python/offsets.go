@@ -126,8 +126,9 @@ type Offsets struct {
 // Sources: /work/shared/notes/cpython-frames.md (3.8–3.14, checked there
 // against DWARF, _Py_DebugOffsets and live walks); 3.7 from the DWARF of
 // pyenv's 3.7.16 libpython (gdb `print &((T*)0)->field`, `ptype /o`);
-// 3.14 InterpNext and CodeFirstTraceable from CPython 3.14's headers, and
-// InterpNext is also covered by CheckDebugOffsets at run time.
+// 3.14 CodeFirstTraceable from CPython 3.14's headers; 3.14 InterpNext (7272)
+// from the _Py_DebugOffsets of Debian sid's 3.14.10, which CheckDebugOffsets
+// compares with this row at run time (it caught 7264 there).
 var offsetsTable = [...]Offsets{
 	7: {
 		RuntimeInterpretersHead: 24,
@@ -208,7 +209,7 @@ var offsetsTable = [...]Offsets{
 	},
 	14: {
 		RuntimeInterpretersHead: 808,
-		InterpNext:              7264, InterpThreadsHead: 7344,
+		InterpNext:              7272, InterpThreadsHead: 7344,
 		TstateNext: 8, TstateInterp: 16, TstateThreadID: 152, TstateNativeThreadID: 160,
 		TstateFrame: Absent, TstateCframe: Absent, CframeCurrentFrame: Absent, TstateCurrentFrame: 72,
 		FrameKind: InterpreterFrameKind, FrameCode: 0, FramePrevious: 8, FrameInstr: 56, InstrKind: InstrPtr,
