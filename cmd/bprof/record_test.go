@@ -287,3 +287,59 @@ func TestRecordErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordPythonThreads: a multi-threaded CPython target shows libpython's
+// own symbols, the right pid, and one thread_id per busy thread.
+func TestRecordPythonThreads(t *testing.T) {
+	testenv.RequireRoot(t)
+	python := testenv.RequireCommand(t, "python3")
+	cmd := exec.Command(python, "../../testdata/python/depth.py", "8", "30", "3")
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	buf := make([]byte, 6)
+	stdout.Read(buf) // "ready\n"
+	pid := cmd.Process.Pid
+	p, _ := record(t, "-p", strconv.Itoa(pid), "-d", "3s")
+
+	tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	real := map[int64]bool{}
+	for _, e := range tasks {
+		tid, _ := strconv.ParseInt(e.Name(), 10, 64)
+		real[tid] = true
+	}
+	threads := map[int64]int64{}
+	libpython := false
+	for _, s := range p.Sample {
+		if got := s.NumLabel["pid"]; len(got) != 1 || got[0] != int64(pid) {
+			t.Fatalf("sample pid label %v, want %d", got, pid)
+		}
+		if len(s.Label["thread_name"]) != 1 {
+			t.Fatalf("sample without thread_name: %v", s.Label)
+		}
+		threads[s.NumLabel["thread_id"][0]] += s.Value[0]
+		for _, loc := range s.Location {
+			if strings.Contains(filepath.Base(loc.Mapping.File), "python") && loc.Mapping.File != export.PythonMapping &&
+				!strings.Contains(loc.Line[0].Function.Name, "+0x") {
+				libpython = true
+			}
+		}
+	}
+	busy := 0
+	for tid, n := range threads {
+		if !real[tid] {
+			t.Errorf("thread_id %d is not a thread of %d", tid, pid)
+		}
+		if n > 30 { // the GIL shares one CPU's worth among the three
+			busy++
+		}
+	}
+	if busy != 3 {
+		t.Errorf("%d busy threads in the profile (%v), want 3", busy, threads)
+	}
+	if !libpython {
+		t.Error("no named frame from the interpreter's own file (libpython or python3)")
+	}
+}

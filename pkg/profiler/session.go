@@ -11,6 +11,7 @@ import (
 	"github.com/bprof/bprof/pkg/process"
 	"github.com/bprof/bprof/pkg/sampler"
 	"github.com/bprof/bprof/pkg/symbolize"
+	"github.com/cilium/ebpf"
 	"github.com/google/pprof/profile"
 )
 
@@ -292,3 +293,8 @@ func (s *Session) Stats() (sampler.Stats, error) { return s.sampler.Stats() }
 
 // Close detaches and unloads everything.
 func (s *Session) Close() error { return s.sampler.Close() }
+
+// ProgramStats returns the BPF programs' kernel run counts and run times.
+func (s *Session) ProgramStats() (map[string]*ebpf.ProgramStats, error) {
+	return s.sampler.ProgramStats()
+}

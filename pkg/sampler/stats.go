@@ -1,6 +1,10 @@
 package sampler
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
 
 // Stats are the BPF programs' counters, summed over CPUs since load.
 type Stats struct {
@@ -37,4 +41,19 @@ func (s *Sampler) Stats() (Stats, error) {
 		}
 	}
 	return st, nil
+}
+
+// ProgramStats returns the kernel's run count and run time of each loaded
+// program, by name. The kernel counts them only while BPF statistics are on
+// (sysctl kernel.bpf_stats_enabled=1, or ebpf.EnableStats).
+func (s *Sampler) ProgramStats() (map[string]*ebpf.ProgramStats, error) {
+	out := map[string]*ebpf.ProgramStats{}
+	for name, p := range map[string]*ebpf.Program{"bprof_cpu": s.objs.BprofCpu} {
+		st, err := p.Stats()
+		if err != nil {
+			return nil, fmt.Errorf("read run time of %s: %w", name, err)
+		}
+		out[name] = st
+	}
+	return out, nil
 }

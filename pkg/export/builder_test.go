@@ -1,0 +1,131 @@
+package export
+
+import (
+	"bytes"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bprof/bprof/pkg/symbolize"
+	"github.com/google/pprof/profile"
+)
+
+func TestBuilder(t *testing.T) {
+	libc := &symbolize.Module{Path: "/usr/lib/libc.so.6", BuildID: "abcd", Start: 0x7f0000, Limit: 0x7f9000}
+	kern := &symbolize.Module{Path: KernelMapping}
+	py := []symbolize.Frame{
+		{Kind: symbolize.KindKernel, Name: "do_syscall_64", Module: kern, Addr: 0xffff1},
+		{Kind: symbolize.KindNative, Name: "write", Module: libc, Addr: 0x7f1234},
+		{Kind: symbolize.KindPython, Name: "Ledger.reconcile", File: "/srv/app/ledger.py", Line: 42, StartLine: 40},
+		{Kind: symbolize.KindPython, Name: "<module>", File: "/srv/app/main.py", Line: 3, StartLine: 1},
+	}
+	for _, tc := range []struct {
+		name      string
+		opts      Options
+		add       func(b *Builder)
+		wantTypes []string
+		want      []int64 // values of the first sample
+		samples   int
+	}{
+		{
+			name: "cpu samples aggregate by stack and labels",
+			opts: Options{Rate: 100},
+			add: func(b *Builder) {
+				b.AddCPU(py, Labels{PID: 7, TID: 8, ThreadName: "main"}, 1)
+				b.AddCPU(py, Labels{PID: 7, TID: 8, ThreadName: "main"}, 2)
+			},
+			wantTypes: []string{"samples", "cpu"},
+			want:      []int64{3, 30_000_000},
+			samples:   1,
+		},
+		{
+			name:      "another thread is another sample",
+			opts:      Options{Rate: 100},
+			add:       func(b *Builder) { b.AddCPU(py, Labels{PID: 7, TID: 8}, 1); b.AddCPU(py, Labels{PID: 7, TID: 9}, 1) },
+			wantTypes: []string{"samples", "cpu"},
+			want:      []int64{1, 10_000_000},
+			samples:   2,
+		},
+		{
+			name: "wall adds a third type; cpu samples count as wall too",
+			opts: Options{Rate: 1000, Wall: true},
+			add: func(b *Builder) {
+				b.AddCPU(py, Labels{PID: 1, TID: 1}, 1)
+				b.Add(py, Labels{PID: 1, TID: 1, State: "sleep"}, Values{Wall: 5e6})
+			},
+			wantTypes: []string{"samples", "cpu", "wall"},
+			want:      []int64{1, 1_000_000, 1_000_000},
+			samples:   2,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := NewBuilder(tc.opts)
+			tc.add(b)
+			start := time.Unix(1700000000, 0)
+			p := b.Profile(start, start.Add(10*time.Second))
+			if err := p.CheckValid(); err != nil {
+				t.Fatal(err)
+			}
+			var types []string
+			for _, st := range p.SampleType {
+				types = append(types, st.Type)
+			}
+			if strings.Join(types, ",") != strings.Join(tc.wantTypes, ",") {
+				t.Errorf("sample types %v, want %v", types, tc.wantTypes)
+			}
+			if len(p.Sample) != tc.samples {
+				t.Fatalf("%d samples, want %d", len(p.Sample), tc.samples)
+			}
+			s := p.Sample[0]
+			for i, v := range tc.want {
+				if s.Value[i] != v {
+					t.Errorf("value %d = %d, want %d", i, s.Value[i], v)
+				}
+			}
+			if s.NumLabel["pid"] == nil || s.NumLabel["thread_id"] == nil {
+				t.Errorf("labels %v, want pid and thread_id", s.NumLabel)
+			}
+			// Frame kinds are told apart by mapping.
+			kinds := map[string]string{}
+			for _, loc := range s.Location {
+				kinds[loc.Line[0].Function.Name] = loc.Mapping.File
+			}
+			if kinds["Ledger.reconcile"] != PythonMapping || kinds["do_syscall_64"] != KernelMapping || kinds["write"] != "/usr/lib/libc.so.6" {
+				t.Errorf("mappings by function: %v", kinds)
+			}
+			if p.DurationNanos != 10e9 || p.TimeNanos != start.UnixNano() {
+				t.Errorf("time span %d+%d", p.TimeNanos, p.DurationNanos)
+			}
+		})
+	}
+}
+
+// TestWriteFileOpensInPprof: what WriteFile writes parses back, and go tool
+// pprof reads it without a warning.
+func TestWriteFileOpensInPprof(t *testing.T) {
+	b := NewBuilder(Options{Rate: 100})
+	b.AddCPU([]symbolize.Frame{{Kind: symbolize.KindPython, Name: "main", File: "a.py", Line: 3}, Pseudo("[truncated]")}, Labels{PID: 1, TID: 1, ThreadName: "t"}, 5)
+	path := filepath.Join(t.TempDir(), "p.pb.gz")
+	if err := WriteFile(path, b.Profile(time.Now(), time.Now().Add(time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "tool", "pprof", "-top", path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go tool pprof: %v: %s", err, stderr.String())
+	}
+	if strings.Contains(strings.ToLower(stderr.String()), "warn") || strings.Contains(stderr.String(), "fail") {
+		t.Errorf("go tool pprof warned: %s", stderr.String())
+	}
+	if !strings.Contains(string(out), "main") {
+		t.Errorf("pprof -top does not show main:\n%s", out)
+	}
+	if err := CheckWritable(filepath.Join(t.TempDir(), "missing", "x.pb.gz")); err == nil {
+		t.Error("CheckWritable accepted a path in a missing directory")
+	}
+	var _ = profile.Parse
+}
