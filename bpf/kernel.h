@@ -14,3 +14,11 @@ struct task_struct {
 	struct thread_struct thread;
 	char comm[16];
 } __attribute__((preserve_access_index));
+
+/* The kernel's own register frame (not the uapi one, whose names differ):
+ * what bpf_task_pt_regs points at. */
+struct pt_regs___kernel {
+	unsigned long bp;
+	unsigned long sp;
+	unsigned long ip;
+} __attribute__((preserve_access_index));

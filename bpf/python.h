@@ -50,7 +50,7 @@ static __always_inline void ask_for_threads(struct sample *s, struct py_proc *pr
 	struct sample_hdr h = s->hdr;
 	h.kind = KIND_NEED_THREADS;
 	h.kstack_len = h.ustack_len = h.py_len = 0;
-	if (bpf_ringbuf_output(&samples, &h, sizeof(h), 0) == 0)
+	if (bpf_ringbuf_output(&samples, &h, sizeof(h), 0) == 0) /* wake now: user space must act */
 		stat_inc(STAT_NEED_THREADS_SENT);
 	else
 		stat_inc(STAT_RING_FULL);

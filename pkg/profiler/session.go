@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bprof/bprof/pkg/export"
@@ -40,6 +41,11 @@ type Session struct {
 	counts  Counts
 
 	frames []symbolize.Frame
+
+	flushMu  sync.Mutex    // one flush at a time: Cut's or the end of Run's
+	flushed  chan struct{} // the reader got to the end of a Cut's flush
+	running  atomic.Bool
+	stopping atomic.Bool
 }
 
 // Counts are what a Session has seen since it started.
@@ -83,6 +89,7 @@ func NewSession(opts Options) (*Session, error) {
 		python:  symbolize.NewPython(native),
 		targets: map[int]*target{},
 		threads: map[int]bool{},
+		flushed: make(chan struct{}, 1),
 	}
 	s.builder = s.newBuilder()
 	s.start = time.Now()
@@ -156,6 +163,9 @@ func (s *Session) Run(ctx context.Context) error {
 	go s.watchTargets(ctx, cancel)
 
 	errc := make(chan error, 1)
+	s.stopping.Store(false)
+	s.running.Store(true)
+	defer s.running.Store(false)
 	go func() { errc <- s.readLoop() }()
 	select {
 	case <-ctx.Done():
@@ -168,19 +178,34 @@ func (s *Session) Run(ctx context.Context) error {
 		s.sampler.RemoveTarget(pid)
 	}
 	s.mu.Unlock()
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	s.stopping.Store(true)
 	if err := s.sampler.Flush(); err != nil {
 		return fmt.Errorf("drain samples: %w", err)
 	}
 	err := <-errc
-	if errors.Is(err, sampler.ErrFlushed) || errors.Is(err, sampler.ErrClosed) {
+	if errors.Is(err, sampler.ErrClosed) {
 		return nil
 	}
 	return err
 }
 
+// readLoop handles samples until the sampler closes, or until the flush that
+// ends a Run. A flush asked for by Cut is acknowledged on s.flushed.
 func (s *Session) readLoop() error {
 	for {
 		smp, err := s.sampler.Read()
+		if errors.Is(err, sampler.ErrFlushed) {
+			if s.stopping.Load() {
+				return nil
+			}
+			select {
+			case s.flushed <- struct{}{}:
+			default:
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -271,8 +296,17 @@ func (s *Session) watchTargets(ctx context.Context, cancel func()) {
 }
 
 // Cut ends the current profile and starts the next: every sample is in
-// exactly one of them.
+// exactly one of them. While Run is reading, Cut first waits (at most a
+// second) until every sample the kernel took before the call is in.
 func (s *Session) Cut() (p *profile.Profile, start, end time.Time) {
+	s.flushMu.Lock()
+	if s.running.Load() && !s.stopping.Load() && s.sampler.Flush() == nil {
+		select {
+		case <-s.flushed:
+		case <-time.After(time.Second):
+		}
+	}
+	s.flushMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	end = time.Now()

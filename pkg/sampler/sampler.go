@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
@@ -20,6 +21,9 @@ type Config struct {
 	// RingBytes is the ring buffer size, a power of two; 0 means 8 MiB.
 	RingBytes int
 }
+
+// pollInterval bounds how long a sample may wait in the ring buffer.
+const pollInterval = 100 * time.Millisecond
 
 // ProgramPrefix starts the name of every BPF program bprof loads, so tests and
 // operators can tell bprof's programs from others (bpftool prog list).
@@ -91,7 +95,13 @@ func (s *Sampler) Rate() int { return s.cfg.Rate }
 // Close was called. Only one goroutine may call Read.
 func (s *Sampler) Read() (Sample, error) {
 	for {
+		// The BPF side wakes the reader only when much has piled up (a wakeup
+		// is costly in a VM), so Read also polls.
+		s.reader.SetDeadline(time.Now().Add(pollInterval))
 		if err := s.reader.ReadInto(&s.rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
 			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				return Sample{}, ErrClosed
 			}
