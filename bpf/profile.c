@@ -2,17 +2,21 @@
 
 /* On-CPU sampling: a perf-event program on a software cpu-clock event per CPU.
  * Each tick that lands on a thread of a target process sends one sample with
- * its kernel, user and Python stacks to the ring buffer. */
+ * its kernel, user and Python stacks to the ring buffer.
+ * Off-CPU time: a tp_btf program on sched_switch (offcpu.h). Both live in one
+ * object because they share the target set, the Python tables and the ring. */
 
 #include <linux/bpf.h>
 #include <linux/bpf_perf_event.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 #include "kernel.h"
 #include "types.h"
 #include "maps.h"
 #include "sample.h"
 #include "python.h"
+#include "offcpu.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -31,5 +35,24 @@ int bprof_cpu(struct bpf_perf_event_data *ctx)
 	__u32 used = collect_stacks(ctx, s);
 	walk_python(s, used);
 	submit(s);
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(bprof_switch, _Bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u32 prev_pid = BPF_CORE_READ(prev, tgid);
+	__u32 next_pid = BPF_CORE_READ(next, tgid);
+	/* A preempted or yielding thread is runnable: waiting for a CPU, not for an event. */
+	__u32 runnable = preempt || prev_state == 0;
+
+	if (bpf_map_lookup_elem(&targets, &prev_pid)) {
+		stat_inc(STAT_SWITCHES);
+		switch_out(ctx, prev_pid, BPF_CORE_READ(prev, pid), runnable, now);
+	}
+	if (bpf_map_lookup_elem(&targets, &next_pid))
+		switch_in(next_pid, BPF_CORE_READ(next, pid), now);
 	return 0;
 }

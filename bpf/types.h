@@ -38,6 +38,9 @@ enum stat_index {
 	STAT_PY_TRUNCATED,	/* Python stack deeper than MAX_PYFRAMES */
 	STAT_PY_UNKNOWN_THREAD,	/* Python thread with no thread state in py_threads */
 	STAT_NEED_THREADS_SENT,	/* refresh requests sent to user space */
+	STAT_OFFCPU_LOST,	/* off-CPU time that could not be recorded (maps full) */
+	STAT_SWITCHES,		/* context switches of target threads seen */
+	STAT_OFFCPU_NO_SLOT,	/* off-CPU stacks not kept: offcpu_stacks was full */
 	STAT_MAX,
 };
 
@@ -91,4 +94,34 @@ struct py_thread_key {
 struct py_proc {
 	struct py_offsets off;
 	__u64 last_refresh_ns;	/* rate limit for KIND_NEED_THREADS */
+};
+
+/* Off-CPU bookkeeping per thread (sched_switch). */
+struct offcpu_state {
+	__u64 start;		/* ktime when it left the CPU; 0 while it runs */
+	__u64 last_capture;	/* ktime of the last token refill (see offcpu.h) */
+	__u32 pid;		/* tgid */
+	__u32 state;		/* 0 sleep, 1 runqueue (preempted or yielded) */
+	__u32 captured;		/* offcpu_stacks holds this interval's stack */
+	__u32 tokens;		/* captures it may make now */
+	__u32 _pad;
+};
+
+/* Off-CPU time not sent as a sample, summed per thread and kind. */
+enum offcpu_kind {
+	OFFCPU_SHORT = 0,	/* intervals shorter than min_offcpu_ns */
+	OFFCPU_UNCAPTURED = 1,	/* long intervals whose stack was not captured */
+	OFFCPU_BEFORE = 2,	/* time off CPU since before the recording began */
+};
+
+struct offcpu_key {
+	__u32 tid;
+	__u32 kind;		/* enum offcpu_kind */
+};
+
+struct offcpu_total {
+	__u64 ns;
+	__u64 count;
+	__u32 pid;
+	__u32 _pad;
 };

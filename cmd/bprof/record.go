@@ -24,6 +24,7 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	dur := fs.StringP("duration", "d", "", "how long to record: 30s, 2m or plain seconds (default: until Ctrl-C or the targets exit)")
 	rate := fs.IntP("rate", "r", 100, "samples per second of CPU time per thread")
 	out := fs.StringP("output", "o", "profile.pb.gz", "pprof file to write")
+	noOffCPU := fs.Bool("no-offcpu", false, "CPU only: leave out the time threads spend off the CPU (the wall/nanoseconds type)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -47,7 +48,7 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	}
 
 	warn := func(msg string) { fmt.Fprintf(stderr, "bprof: %s\n", msg) }
-	sess, err := profiler.NewSession(profiler.Options{Rate: *rate, Warn: warn})
+	sess, err := profiler.NewSession(profiler.Options{Rate: *rate, OffCPU: !*noOffCPU, Warn: warn})
 	if err != nil {
 		return err
 	}

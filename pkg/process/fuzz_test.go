@@ -104,3 +104,17 @@ func FuzzParseBinary(f *testing.F) {
 		_ = b.ID.String()
 	})
 }
+
+func FuzzParseKernelStack(f *testing.F) {
+	f.Add([]byte("[<0>] do_nanosleep+0x6f/0x1a0\n[<0>] hrtimer_nanosleep+0xa5/0x150\n[<0>] entry_SYSCALL_64_after_hwframe+0x76/0x7e\n"))
+	f.Add([]byte("[<0>] pipe_read+0x31f/0x490 [some_module]\n"))
+	f.Add([]byte("garbage\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		names, _ := ParseKernelStack(b)
+		for _, n := range names {
+			if n == "" {
+				t.Fatal("empty frame name")
+			}
+		}
+	})
+}

@@ -19,6 +19,9 @@ import (
 // Options configure a Session.
 type Options struct {
 	Rate int // Hz; 0 means 100
+	// OffCPU adds wall time: the time threads spend off the CPU (blocked or
+	// waiting for a CPU), from the scheduler, in a wall/nanoseconds type.
+	OffCPU bool
 	// Warn receives one-line warnings (an unsupported Python, a target that
 	// exited). Nil discards them.
 	Warn func(msg string)
@@ -40,7 +43,9 @@ type Session struct {
 	threads map[int]bool // TIDs seen since the session started
 	counts  Counts
 
-	frames []symbolize.Frame
+	frames  []symbolize.Frame
+	blocked map[int]*blockedThread // by TID: off the CPU when their process was added
+	names   map[int]string         // thread names by TID
 
 	flushMu  sync.Mutex    // one flush at a time: Cut's or the end of Run's
 	flushed  chan struct{} // the reader got to the end of a Cut's flush
@@ -74,7 +79,7 @@ func NewSession(opts Options) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	smp, err := sampler.New(sampler.Config{Rate: opts.Rate})
+	smp, err := sampler.New(sampler.Config{Rate: opts.Rate, OffCPU: opts.OffCPU})
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +95,8 @@ func NewSession(opts Options) (*Session, error) {
 		targets: map[int]*target{},
 		threads: map[int]bool{},
 		flushed: make(chan struct{}, 1),
+		blocked: map[int]*blockedThread{},
+		names:   map[int]string{},
 	}
 	s.builder = s.newBuilder()
 	s.start = time.Now()
@@ -97,7 +104,7 @@ func NewSession(opts Options) (*Session, error) {
 }
 
 func (s *Session) newBuilder() *export.Builder {
-	return export.NewBuilder(export.Options{Rate: s.opts.Rate})
+	return export.NewBuilder(export.Options{Rate: s.opts.Rate, Wall: s.opts.OffCPU})
 }
 
 // Add starts profiling process pid. A CPython process gets its Python frames
@@ -116,6 +123,9 @@ func (s *Session) Add(pid int) error {
 	s.mu.Unlock()
 	if err := s.attachPython(pid); err != nil {
 		s.opts.Warn(err.Error())
+	}
+	if s.opts.OffCPU {
+		s.snapshotBlocked(pid)
 	}
 	return s.sampler.AddTarget(pid)
 }
@@ -174,10 +184,13 @@ func (s *Session) Run(ctx context.Context) error {
 	}
 	// Stop new samples, then take what is already in the ring buffer.
 	s.mu.Lock()
+	var pids []int
 	for pid := range s.targets {
 		s.sampler.RemoveTarget(pid)
+		pids = append(pids, pid)
 	}
 	s.mu.Unlock()
+	defer s.closeOffCPU(pids)
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	s.stopping.Store(true)
@@ -219,6 +232,12 @@ func (s *Session) handle(smp *sampler.Sample) {
 		s.refreshThreads(smp.PID)
 		return
 	case sampler.KindCPU:
+	case sampler.KindOffCPU:
+		frames := s.symbolize(smp)
+		s.mu.Lock()
+		s.addOffCPUSample(smp, frames)
+		s.mu.Unlock()
+		return
 	default:
 		return
 	}
@@ -307,6 +326,7 @@ func (s *Session) Cut() (p *profile.Profile, start, end time.Time) {
 		}
 	}
 	s.flushMu.Unlock()
+	s.drainOffCPU()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	end = time.Now()

@@ -13,6 +13,32 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type profileOffcpuKey struct {
+	_    structs.HostLayout
+	Tid  uint32
+	Kind uint32
+}
+
+type profileOffcpuState struct {
+	_           structs.HostLayout
+	Start       uint64
+	LastCapture uint64
+	Pid         uint32
+	State       uint32
+	Captured    uint32
+	Tokens      uint32
+	Pad         uint32
+	_           [4]byte
+}
+
+type profileOffcpuTotal struct {
+	_     structs.HostLayout
+	Ns    uint64
+	Count uint64
+	Pid   uint32
+	Pad   uint32
+}
+
 type profilePyOffsets struct {
 	_             structs.HostLayout
 	TstateFrame   int16
@@ -77,14 +103,21 @@ type profileSampleHdr struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	profileMapPyProcs   = "py_procs"
-	profileMapPyScratch = "py_scratch"
-	profileMapPyThreads = "py_threads"
-	profileMapSamples   = "samples"
-	profileMapScratch   = "scratch"
-	profileMapStats     = "stats"
-	profileMapTargets   = "targets"
-	profileProgBprofCpu = "bprof_cpu"
+	profileMapOffcpuEpoch    = "offcpu_epoch"
+	profileMapOffcpuStacks   = "offcpu_stacks"
+	profileMapOffcpuThreads  = "offcpu_threads"
+	profileMapOffcpuTotals   = "offcpu_totals"
+	profileMapPyProcs        = "py_procs"
+	profileMapPyScratch      = "py_scratch"
+	profileMapPyThreads      = "py_threads"
+	profileMapSamples        = "samples"
+	profileMapScratch        = "scratch"
+	profileMapStats          = "stats"
+	profileMapTargets        = "targets"
+	profileProgBprofCpu      = "bprof_cpu"
+	profileProgBprofSwitch   = "bprof_switch"
+	profileVarCaptureEveryNs = "capture_every_ns"
+	profileVarMinOffcpuNs    = "min_offcpu_ns"
 )
 
 // loadProfile returns the embedded CollectionSpec for profile.
@@ -129,26 +162,33 @@ type profileSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type profileProgramSpecs struct {
-	BprofCpu *ebpf.ProgramSpec `ebpf:"bprof_cpu"`
+	BprofCpu    *ebpf.ProgramSpec `ebpf:"bprof_cpu"`
+	BprofSwitch *ebpf.ProgramSpec `ebpf:"bprof_switch"`
 }
 
 // profileMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type profileMapSpecs struct {
-	PyProcs   *ebpf.MapSpec `ebpf:"py_procs"`
-	PyScratch *ebpf.MapSpec `ebpf:"py_scratch"`
-	PyThreads *ebpf.MapSpec `ebpf:"py_threads"`
-	Samples   *ebpf.MapSpec `ebpf:"samples"`
-	Scratch   *ebpf.MapSpec `ebpf:"scratch"`
-	Stats     *ebpf.MapSpec `ebpf:"stats"`
-	Targets   *ebpf.MapSpec `ebpf:"targets"`
+	OffcpuEpoch   *ebpf.MapSpec `ebpf:"offcpu_epoch"`
+	OffcpuStacks  *ebpf.MapSpec `ebpf:"offcpu_stacks"`
+	OffcpuThreads *ebpf.MapSpec `ebpf:"offcpu_threads"`
+	OffcpuTotals  *ebpf.MapSpec `ebpf:"offcpu_totals"`
+	PyProcs       *ebpf.MapSpec `ebpf:"py_procs"`
+	PyScratch     *ebpf.MapSpec `ebpf:"py_scratch"`
+	PyThreads     *ebpf.MapSpec `ebpf:"py_threads"`
+	Samples       *ebpf.MapSpec `ebpf:"samples"`
+	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
+	Stats         *ebpf.MapSpec `ebpf:"stats"`
+	Targets       *ebpf.MapSpec `ebpf:"targets"`
 }
 
 // profileVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type profileVariableSpecs struct {
+	CaptureEveryNs *ebpf.VariableSpec `ebpf:"capture_every_ns"`
+	MinOffcpuNs    *ebpf.VariableSpec `ebpf:"min_offcpu_ns"`
 }
 
 // profileObjects contains all objects after they have been loaded into the kernel.
@@ -171,17 +211,25 @@ func (o *profileObjects) Close() error {
 //
 // It can be passed to loadProfileObjects or ebpf.CollectionSpec.LoadAndAssign.
 type profileMaps struct {
-	PyProcs   *ebpf.Map `ebpf:"py_procs"`
-	PyScratch *ebpf.Map `ebpf:"py_scratch"`
-	PyThreads *ebpf.Map `ebpf:"py_threads"`
-	Samples   *ebpf.Map `ebpf:"samples"`
-	Scratch   *ebpf.Map `ebpf:"scratch"`
-	Stats     *ebpf.Map `ebpf:"stats"`
-	Targets   *ebpf.Map `ebpf:"targets"`
+	OffcpuEpoch   *ebpf.Map `ebpf:"offcpu_epoch"`
+	OffcpuStacks  *ebpf.Map `ebpf:"offcpu_stacks"`
+	OffcpuThreads *ebpf.Map `ebpf:"offcpu_threads"`
+	OffcpuTotals  *ebpf.Map `ebpf:"offcpu_totals"`
+	PyProcs       *ebpf.Map `ebpf:"py_procs"`
+	PyScratch     *ebpf.Map `ebpf:"py_scratch"`
+	PyThreads     *ebpf.Map `ebpf:"py_threads"`
+	Samples       *ebpf.Map `ebpf:"samples"`
+	Scratch       *ebpf.Map `ebpf:"scratch"`
+	Stats         *ebpf.Map `ebpf:"stats"`
+	Targets       *ebpf.Map `ebpf:"targets"`
 }
 
 func (m *profileMaps) Close() error {
 	return _ProfileClose(
+		m.OffcpuEpoch,
+		m.OffcpuStacks,
+		m.OffcpuThreads,
+		m.OffcpuTotals,
 		m.PyProcs,
 		m.PyScratch,
 		m.PyThreads,
@@ -196,18 +244,22 @@ func (m *profileMaps) Close() error {
 //
 // It can be passed to loadProfileObjects or ebpf.CollectionSpec.LoadAndAssign.
 type profileVariables struct {
+	CaptureEveryNs *ebpf.Variable `ebpf:"capture_every_ns"`
+	MinOffcpuNs    *ebpf.Variable `ebpf:"min_offcpu_ns"`
 }
 
 // profilePrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadProfileObjects or ebpf.CollectionSpec.LoadAndAssign.
 type profilePrograms struct {
-	BprofCpu *ebpf.Program `ebpf:"bprof_cpu"`
+	BprofCpu    *ebpf.Program `ebpf:"bprof_cpu"`
+	BprofSwitch *ebpf.Program `ebpf:"bprof_switch"`
 }
 
 func (p *profilePrograms) Close() error {
 	return _ProfileClose(
 		p.BprofCpu,
+		p.BprofSwitch,
 	)
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 )
@@ -20,6 +21,12 @@ type Config struct {
 	Rate int
 	// RingBytes is the ring buffer size, a power of two; 0 means 8 MiB.
 	RingBytes int
+	// OffCPU also records the time target threads spend off the CPU, from
+	// the scheduler's sched_switch tracepoint.
+	OffCPU bool
+	// MinOffCPU is the shortest wait sent as a sample with its stack; shorter
+	// waits are summed per thread (see OffCPUTotals). 0 means 1 ms.
+	MinOffCPU time.Duration
 }
 
 // pollInterval bounds how long a sample may wait in the ring buffer.
@@ -43,6 +50,7 @@ type Sampler struct {
 	cfg    Config
 	objs   profileObjects
 	cpu    *perfEvents
+	sched  link.Link // sched_switch, when recording off-CPU time
 	reader *ringbuf.Reader
 	rec    ringbuf.Record
 }
@@ -71,6 +79,12 @@ func New(cfg Config) (*Sampler, error) {
 		return nil, fmt.Errorf("read embedded BPF object: %w", err)
 	}
 	spec.Maps["samples"].MaxEntries = uint32(cfg.RingBytes)
+	if cfg.MinOffCPU == 0 {
+		cfg.MinOffCPU = time.Millisecond
+	}
+	if err := spec.Variables["min_offcpu_ns"].Set(uint64(cfg.MinOffCPU)); err != nil {
+		return nil, fmt.Errorf("set off-CPU threshold: %w", err)
+	}
 	s := &Sampler{cfg: cfg}
 	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
 		return nil, loadError(err)
@@ -84,6 +98,12 @@ func New(cfg Config) (*Sampler, error) {
 	if err != nil {
 		s.Close()
 		return nil, err
+	}
+	if cfg.OffCPU {
+		if err := s.startOffCPU(); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -128,6 +148,10 @@ func (s *Sampler) Close() error {
 	if s.cpu != nil {
 		errs = append(errs, s.cpu.Close())
 		s.cpu = nil
+	}
+	if s.sched != nil {
+		errs = append(errs, s.sched.Close())
+		s.sched = nil
 	}
 	if s.reader != nil {
 		errs = append(errs, s.reader.Close())

@@ -16,10 +16,13 @@ type Stats struct {
 	PyTruncated       uint64 // Python stacks deeper than the walk's limit
 	PyUnknownThreads  uint64 // samples of Python threads with no known thread state
 	ThreadRefreshes   uint64 // requests to user space to re-read thread states
+	OffCPULost        uint64 // off-CPU intervals not recorded: a map was full
+	Switches          uint64 // context switches of target threads seen
+	OffCPUNoSlot      uint64 // off-CPU stacks not kept: too many threads blocked at once
 }
 
 // Lost is the number of samples taken but not delivered.
-func (st Stats) Lost() uint64 { return st.RingFull }
+func (st Stats) Lost() uint64 { return st.RingFull + st.OffCPULost }
 
 // Stats reads the counters.
 func (s *Sampler) Stats() (Stats, error) {
@@ -27,6 +30,7 @@ func (s *Sampler) Stats() (Stats, error) {
 	fields := []*uint64{
 		&st.Samples, &st.RingFull, &st.KernelStackErrors, &st.UserStackErrors,
 		&st.PyReadErrors, &st.PyTruncated, &st.PyUnknownThreads, &st.ThreadRefreshes,
+		&st.OffCPULost, &st.Switches, &st.OffCPUNoSlot,
 	}
 	if int(s.objs.Stats.MaxEntries()) != len(fields) {
 		return st, fmt.Errorf("read stats: BPF has %d counters, Go knows %d", s.objs.Stats.MaxEntries(), len(fields))
@@ -48,7 +52,7 @@ func (s *Sampler) Stats() (Stats, error) {
 // (sysctl kernel.bpf_stats_enabled=1, or ebpf.EnableStats).
 func (s *Sampler) ProgramStats() (map[string]*ebpf.ProgramStats, error) {
 	out := map[string]*ebpf.ProgramStats{}
-	for name, p := range map[string]*ebpf.Program{"bprof_cpu": s.objs.BprofCpu} {
+	for name, p := range map[string]*ebpf.Program{"bprof_cpu": s.objs.BprofCpu, "bprof_switch": s.objs.BprofSwitch} {
 		st, err := p.Stats()
 		if err != nil {
 			return nil, fmt.Errorf("read run time of %s: %w", name, err)

@@ -151,6 +151,15 @@ func (p *Python) Interleave(pid int, frames []Frame, nat int, py []python.FrameR
 		}
 	}
 	frames = frames[:cut]
+	// Below the leaf, a frame-pointer walk through code built without frame
+	// pointers yields "return addresses" in the heap or the stack: not code.
+	kept := frames[:nat]
+	for i := nat; i < len(frames); i++ {
+		if i == nat || frames[i].Module == nil || !strings.HasPrefix(frames[i].Module.Path, "[") {
+			kept = append(kept, frames[i])
+		}
+	}
+	frames = kept
 	for _, ref := range py {
 		frames = append(frames, p.pyFrame(pp, ref))
 	}
@@ -200,3 +209,33 @@ func (p *Python) pyFrame(pp *pyProc, ref python.FrameRef) Frame {
 }
 
 func pseudo(name string) Frame { return Frame{Kind: KindPseudo, Name: name} }
+
+// ThreadStack walks, from user space, the Python stack of thread tid of pid
+// (leaf first): for a thread that is blocked, whose stack the BPF walker never
+// sees. It needs native_thread_id (CPython 3.11+) to find the thread's state,
+// and returns nil when it cannot.
+func (p *Python) ThreadStack(pid, tid int) []Frame {
+	pp := p.proc(pid)
+	if pp == nil {
+		return nil
+	}
+	threads, err := pp.interp.Threads(pp.mem)
+	if err != nil {
+		return nil
+	}
+	for _, th := range threads {
+		if th.NativeID != uint64(tid) {
+			continue
+		}
+		refs, _ := pp.interp.Stack(pp.mem, th.TState, maxSnapshotFrames)
+		frames := make([]Frame, 0, len(refs))
+		for _, r := range refs {
+			frames = append(frames, p.pyFrame(pp, r))
+		}
+		return frames
+	}
+	return nil
+}
+
+// maxSnapshotFrames bounds a user-space walk, like the BPF walker's limit.
+const maxSnapshotFrames = 128
