@@ -31,7 +31,7 @@ func main() {
 	out := flag.String("out", "docs/BENCHMARKS.md", "report to write")
 	python := flag.String("python", defaultPython(), "CPython for the workloads")
 	secs := flag.Duration("duration", 10*time.Second, "length of each measurement")
-	only := flag.String("only", "", "run one part and print it: depth, agent or svg (no report written)")
+	only := flag.String("only", "", "run one part and print it: depth, agent, offcpu or svg (no report written)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		log.Fatal("bench: run as root (it loads BPF programs and reads their run time)")
@@ -62,6 +62,15 @@ func main() {
 		}
 		r.agent = append(r.agent, m)
 		log.Printf("%d threads: %.3f%% of a core, %.1f MB", threads, m.cpuShare*100, float64(m.maxRSS)/1e6)
+	}
+	if run("offcpu") {
+		m, err := offcpuCost(*secs, 9)
+		if err != nil {
+			log.Fatalf("bench: off-CPU: %v", err)
+		}
+		r.offcpu = &m
+		log.Printf("off-CPU: %.0f switches/s, %.0f ns per switch, %.2f%% of the target's CPU; slowdown %.3f",
+			m.switchesPerSec, m.nsPerSwitch, m.cpuShare*100, median(m.on)/median(m.off))
 	}
 	if *only != "" && *only != "svg" {
 		return
@@ -242,6 +251,7 @@ type report struct {
 	duration time.Duration
 	depth    []depthResult
 	agent    []agentResult
+	offcpu   *offcpuResult
 	svg      string
 }
 
@@ -283,6 +293,20 @@ func (r *report) markdown() string {
 	for _, a := range r.agent {
 		fmt.Fprintf(&b, "| %d | %s | %.3f %% | %.1f MB | ≤ 0.2 %% / thread, ≤ 32 MB | %s |\n", a.threads, a.cpu.Round(time.Millisecond),
 			a.cpuShare*100, float64(a.maxRSS)/1e6, yes(a.cpuShare <= 0.002 && a.maxRSS <= 32<<20))
+	}
+	if o := r.offcpu; o != nil {
+		b.WriteString("\n## Off-CPU (wall) tracing at a high context-switch rate\n\n")
+		fmt.Fprintf(&b, "`testdata/native/pingpong.c`: two threads passing a byte through pipes, pinned to CPU 1, with %d spin\n"+
+			"iterations per message. bprof's `bprof_switch` runs on every context switch of the machine; the figures\n"+
+			"divide its whole run time by the target's switches.\n\n", pingpongSpin)
+		b.WriteString("| target switches/s | ns per switch | bprof_switch time / target CPU time | goal | met |\n|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "| %.0f | %.0f | %.2f %% | ≤ 2 %% | %s |\n\n", o.switchesPerSec, o.nsPerSwitch, o.cpuShare*100, yes(o.cpuShare <= 0.02))
+		onLo, onHi := spread(o.on)
+		offLo, offHi := spread(o.off)
+		fmt.Fprintf(&b, "Slowdown, %d alternating pairs of 100,000 round trips under `bprof record` (bprof pinned to CPU 0):\n"+
+			"with off-CPU median %.3f s (%.3f–%.3f), `--no-offcpu` median %.3f s (%.3f–%.3f): ratio %.3f. Wall-time\n"+
+			"ratios between identical runs vary ±15–30 %% on this machine, so read the ratio with the spreads.\n",
+			len(o.on), median(o.on), onLo, onHi, median(o.off), offLo, offHi, median(o.on)/median(o.off))
 	}
 	b.WriteString("\n## Flamegraph rendering\n\n")
 	fmt.Fprintf(&b, "`go test -run '^$' -bench BenchmarkSVG100kStacks -benchtime 5x ./pkg/flamegraph`: a profile of 100,000 distinct\n"+

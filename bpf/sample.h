@@ -99,7 +99,7 @@ static __always_inline __u32 collect_stacks(void *ctx, struct sample *s)
 
 /* Waking the reader is an irq_work, which in a VM is a self-IPI and a VM exit:
  * it cost ~10 µs a sample here, more than everything else together. So wake
- * it only when a batch has piled up; the reader also polls every 100 ms. */
+ * it only when a batch has piled up; the reader also polls every 20 ms. */
 #define WAKEUP_BYTES (256 << 10)
 
 static __always_inline __u64 wakeup_flags(void)

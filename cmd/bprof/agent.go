@@ -25,6 +25,7 @@ type agentConfig struct {
 	outputDir string
 	py        agent.PyroscopeOptions // URL empty: no upload
 	logFormat string
+	noOffCPU  bool
 }
 
 func parseAgentFlags(args []string, stderr io.Writer) (*agentConfig, error) {
@@ -43,13 +44,14 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentConfig, error) {
 	listen := fs.String("listen", "", "registration socket path for bprof_client (e.g. /run/bprof.sock)")
 	group := fs.String("listen-group", "", "group owning the registration socket")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	noOffCPU := fs.Bool("no-offcpu", false, "CPU only: leave out the time threads spend off the CPU (wall)")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
-	c := &agentConfig{outputDir: *outDir, logFormat: *logFormat}
+	c := &agentConfig{outputDir: *outDir, logFormat: *logFormat, noOffCPU: *noOffCPU}
 	if len(*pids) == 0 && *listen == "" {
 		return nil, usageError{errors.New("no target: give -p PID or --listen PATH")}
 	}
@@ -177,7 +179,7 @@ func runAgentContext(ctx context.Context, args []string, stderr io.Writer) error
 		}
 		opts.Sinks = append(opts.Sinks, py)
 	}
-	sess, err := profiler.NewSession(profiler.Options{Rate: opts.Rate, Warn: func(msg string) { log.Warn(msg) }})
+	sess, err := profiler.NewSession(profiler.Options{Rate: opts.Rate, OffCPU: !c.noOffCPU, Warn: func(msg string) { log.Warn(msg) }})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/bprof/bprof/internal/testenv"
 	"github.com/bprof/bprof/pkg/export"
+	"github.com/bprof/bprof/pkg/profiler"
 	"github.com/bprof/bprof/pkg/sampler"
 	"github.com/cilium/ebpf"
 	"github.com/google/pprof/profile"
@@ -233,14 +235,29 @@ func TestRecordTargetExits(t *testing.T) {
 	}
 }
 
-// TestRecordRate: samples per second of CPU time per busy thread match the rate.
+// TestRecordRate: samples per second of CPU time per busy thread match the
+// rate. The CPU time is read right after the target is added and right after
+// sampling stops, so the window is the sampled one.
 func TestRecordRate(t *testing.T) {
 	testenv.RequireRoot(t)
 	cmd := start(t, "sh", "-c", "while :; do :; done")
 	pid := cmd.Process.Pid
+	sess, err := profiler.NewSession(profiler.Options{Rate: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if err := sess.Add(pid); err != nil {
+		t.Fatal(err)
+	}
 	cpu0 := taskCPU(t, pid)
-	p, _ := record(t, "-p", strconv.Itoa(pid), "-d", "4s")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	if err := sess.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
 	cpu := taskCPU(t, pid) - cpu0
+	p, _, _ := sess.Cut()
 	var n int64
 	for _, s := range p.Sample {
 		n += s.Value[0]

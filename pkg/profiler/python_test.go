@@ -180,9 +180,10 @@ func TestPythonCodeReuse(t *testing.T) {
 						t.Logf("wrong: %v", names(s))
 					}
 				}
-			case f.name == "[unknown python]":
-				unknown += s.Value[0]
 			}
+		}
+		if hasFrame(s, "[unknown python]") {
+			unknown += s.Value[0]
 		}
 	}
 	t.Logf("leaf_N %d, caller_N %d, misnamed %d, unknown %d", leaf, caller, wrong, unknown)

@@ -1,6 +1,8 @@
 package python
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 )
@@ -18,6 +20,7 @@ type Code struct {
 	// another code object that lived at the same address.
 	Check     uint64
 	LineTable []byte // co_lnotab (≤3.9) or co_linetable
+	Type      uint64 // ob_type: PyCode_Type's address for a real code object
 }
 
 // ReadCode reads the code object at addr. Strings are cut at MaxString code
@@ -34,41 +37,52 @@ func readCode(mem io.ReaderAt, o *Offsets, v Version, addr uint64) (*Code, error
 	if addr == 0 {
 		return nil, fmt.Errorf("null pointer")
 	}
-	c := &Code{Addr: addr, Version: v}
-	first, err := readI32(mem, at(addr, o.CodeFirstLineNo))
-	if err != nil {
+	// The target runs on while we read: the object may be freed and its
+	// memory reused for another code object, built field by field. So the
+	// fixed part is read in one go, and read again once the strings are in:
+	// if it changed, this is not one object's consistent picture.
+	size := 0
+	for _, off := range []int{o.ObType, o.CodeFirstLineNo, o.CheckOffset + 4, o.CodeName, o.CodeQualname, o.CodeFilename, o.CodeLineTable} {
+		size = max(size, off+8)
+	}
+	head := make([]byte, size)
+	if err := readFull(mem, addr, head); err != nil {
 		return nil, err
 	}
-	c.FirstLine = int(first)
-	if c.Check, err = readU64(mem, at(addr, o.CheckOffset)); err != nil {
-		return nil, err
+	le := binary.LittleEndian
+	u64 := func(off int) uint64 { return le.Uint64(head[off:]) }
+	// A freed object keeps most of its old bytes: pymalloc only writes its
+	// free-list link over ob_refcnt. A count that looks like a pointer (or 0)
+	// means the object is dead, and its string pointers lead to memory that
+	// may already hold other strings.
+	if rc := u64(0); rc == 0 || rc >= 1<<40 && rc < 1<<63 {
+		return nil, fmt.Errorf("not a live object (ob_refcnt %#x)", rc)
 	}
-	ptr := func(off int) (uint64, error) { return readU64(mem, at(addr, off)) }
-	str := func(off int) (string, error) {
-		p, err := ptr(off)
-		if err != nil {
-			return "", err
-		}
-		return readString(mem, o, p)
-	}
-	if c.Name, err = str(o.CodeName); err != nil {
+	c := &Code{Addr: addr, Version: v, Type: u64(o.ObType)}
+	c.FirstLine = int(int32(le.Uint32(head[o.CodeFirstLineNo:])))
+	c.Check = u64(o.CheckOffset)
+	var err error
+	if c.Name, err = readString(mem, o, u64(o.CodeName)); err != nil {
 		return nil, fmt.Errorf("co_name: %w", err)
 	}
 	c.QualName = c.Name
 	if o.CodeQualname != Absent {
-		if c.QualName, err = str(o.CodeQualname); err != nil {
+		if c.QualName, err = readString(mem, o, u64(o.CodeQualname)); err != nil {
 			return nil, fmt.Errorf("co_qualname: %w", err)
 		}
 	}
-	if c.File, err = str(o.CodeFilename); err != nil {
+	if c.File, err = readString(mem, o, u64(o.CodeFilename)); err != nil {
 		return nil, fmt.Errorf("co_filename: %w", err)
 	}
-	lt, err := ptr(o.CodeLineTable)
-	if err != nil {
+	if c.LineTable, err = readBytes(mem, o, u64(o.CodeLineTable), MaxLineTable); err != nil {
+		return nil, fmt.Errorf("line table: %w", err)
+	}
+	again := make([]byte, size)
+	if err := readFull(mem, addr, again); err != nil {
 		return nil, err
 	}
-	if c.LineTable, err = readBytes(mem, o, lt, MaxLineTable); err != nil {
-		return nil, fmt.Errorf("line table: %w", err)
+	if !bytes.Equal(head, again) {
+		return nil, fmt.Errorf("code object changed while it was read (freed and reused)")
 	}
 	return c, nil
 }

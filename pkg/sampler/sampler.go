@@ -30,7 +30,7 @@ type Config struct {
 }
 
 // pollInterval bounds how long a sample may wait in the ring buffer.
-const pollInterval = 100 * time.Millisecond
+const pollInterval = 20 * time.Millisecond
 
 // ProgramPrefix starts the name of every BPF program bprof loads, so tests and
 // operators can tell bprof's programs from others (bpftool prog list).
