@@ -1,12 +1,17 @@
 package profiler
 
 import (
+	"context"
 	"encoding/json"
 	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bprof/bprof/internal/testenv"
 	"github.com/google/pprof/profile"
 )
 
@@ -196,3 +201,50 @@ func TestPythonCodeReuse(t *testing.T) {
 }
 
 var _ = profile.Parse
+
+// TestPythonUnsupported: a CPython bprof cannot walk (3.6) is named in one
+// warning, and its profile still has native frames.
+func TestPythonUnsupported(t *testing.T) {
+	root := os.Getenv("PYENV_ROOT")
+	if root == "" {
+		root = filepath.Join(os.Getenv("HOME"), ".pyenv")
+	}
+	matches, _ := filepath.Glob(filepath.Join(root, "versions", "3.6.*", "bin", "python3"))
+	if len(matches) == 0 {
+		testenv.Skip(t, "no CPython 3.6 to try")
+	}
+	testenv.RequireRoot(t)
+	cmd := exec.Command(matches[0], "-c", "while True: pass")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var warnings []string
+	s, err := NewSession(Options{Warn: func(m string) { warnings = append(warnings, m) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Add(cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s.Run(ctx)
+	p, _, _ := s.Cut()
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "unsupported Python 3.6") || strings.Contains(warnings[0], "\n") {
+		t.Errorf("warnings %q, want one line saying Python 3.6 is unsupported", warnings)
+	}
+	native := 0
+	for _, smp := range p.Sample {
+		if len(pyFrames(smp)) > 0 {
+			t.Fatalf("Python frames from an unsupported interpreter: %v", names(smp))
+		}
+		if strings.Contains(smp.Location[len(smp.Location)-1].Mapping.File, "python") {
+			native++
+		}
+	}
+	if native == 0 {
+		t.Error("no samples with native frames of the interpreter")
+	}
+}

@@ -182,15 +182,21 @@ func (s *Session) Run(ctx context.Context) error {
 	case err := <-errc:
 		return err
 	}
-	// Stop new samples, then take what is already in the ring buffer.
+	// Stop new samples, then take what is already in the ring buffer, then
+	// close the waits still open (before the targets' state is dropped).
 	s.mu.Lock()
 	var pids []int
 	for pid := range s.targets {
-		s.sampler.RemoveTarget(pid)
 		pids = append(pids, pid)
 	}
 	s.mu.Unlock()
-	defer s.closeOffCPU(pids)
+	s.sampler.StopTargets(pids)
+	defer func() {
+		s.closeOffCPU(pids)
+		for _, pid := range pids {
+			s.sampler.RemoveTarget(pid)
+		}
+	}()
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	s.stopping.Store(true)

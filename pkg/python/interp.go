@@ -50,6 +50,12 @@ func find(f *elf.File, path string, bias uint64, mem io.ReaderAt) (*Interpreter,
 	syms := lookupSymbols(f, "_PyRuntime", "Py_Version", "PyCode_Type")
 	runtime, ok := syms["_PyRuntime"]
 	if !ok {
+		// Before 3.7 there is no _PyRuntime: say which Python it is.
+		if v, err := VersionFromFileName(path); err == nil {
+			if _, err := OffsetsFor(v); err != nil {
+				return nil, err
+			}
+		}
 		return nil, errors.New("no _PyRuntime symbol")
 	}
 	in := &Interpreter{Path: path, RuntimeAddr: runtime + bias}

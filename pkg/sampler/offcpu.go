@@ -122,3 +122,46 @@ func (s *Sampler) OffCPUStart() uint64 {
 	}
 	return v
 }
+
+// forgetOffCPU drops the off-CPU state of pid's threads: a removed target's
+// waits belong to no profile any more.
+func (s *Sampler) forgetOffCPU(pid int) error {
+	var errs []error
+	var tid uint32
+	var st profileOffcpuState
+	var tids []uint32
+	it := s.objs.OffcpuThreads.Iterate()
+	for it.Next(&tid, &st) {
+		if st.Pid == uint32(pid) {
+			tids = append(tids, tid)
+		}
+	}
+	errs = append(errs, it.Err())
+	for _, t := range tids {
+		if err := s.objs.OffcpuThreads.Delete(t); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+		}
+		if err := s.objs.OffcpuStacks.Delete(t); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	var key profileOffcpuKey
+	var val profileOffcpuTotal
+	var keys []profileOffcpuKey
+	tt := s.objs.OffcpuTotals.Iterate()
+	for tt.Next(&key, &val) {
+		if val.Pid == uint32(pid) {
+			keys = append(keys, key)
+		}
+	}
+	errs = append(errs, tt.Err())
+	for _, k := range keys {
+		if err := s.objs.OffcpuTotals.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("forget off-CPU state of %d: %w", pid, err)
+	}
+	return nil
+}

@@ -15,7 +15,8 @@ func (s *Sampler) AddTarget(pid int) error {
 	return nil
 }
 
-// RemoveTarget stops sampling process pid and forgets its Python state.
+// RemoveTarget stops sampling process pid and forgets its Python and
+// off-CPU state (waits not yet taken with OffCPUTotals are dropped).
 func (s *Sampler) RemoveTarget(pid int) error {
 	var errs []error
 	if err := s.objs.Targets.Delete(uint32(pid)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
@@ -25,6 +26,19 @@ func (s *Sampler) RemoveTarget(pid int) error {
 		errs = append(errs, fmt.Errorf("remove Python target %d: %w", pid, err))
 	}
 	errs = append(errs, s.SetPythonThreads(pid, nil))
+	errs = append(errs, s.forgetOffCPU(pid))
+	return errors.Join(errs...)
+}
+
+// StopTargets stops sampling the processes, keeping their state for a last
+// read (CloseOffCPU, OffCPUTotals); RemoveTarget drops it.
+func (s *Sampler) StopTargets(pids []int) error {
+	var errs []error
+	for _, pid := range pids {
+		if err := s.objs.Targets.Delete(uint32(pid)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, fmt.Errorf("stop target %d: %w", pid, err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
