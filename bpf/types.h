@@ -105,11 +105,13 @@ struct offcpu_state {
 	__u32 captured;		/* offcpu_stacks holds this interval's stack */
 	__u32 tokens;		/* captures it may make now */
 	__u32 _pad;
+	__u64 short_ns;		/* waits under min_offcpu_ns, summed: only ever grows */
+	__u64 short_count;
 };
 
 /* Off-CPU time not sent as a sample, summed per thread and kind. */
 enum offcpu_kind {
-	OFFCPU_SHORT = 0,	/* intervals shorter than min_offcpu_ns */
+	OFFCPU_SHORT = 0,	/* intervals shorter than min_offcpu_ns (kept in offcpu_state) */
 	OFFCPU_UNCAPTURED = 1,	/* long intervals whose stack was not captured */
 	OFFCPU_BEFORE = 2,	/* time off CPU since before the recording began */
 };

@@ -46,9 +46,12 @@ func (s *Sampler) startOffCPU() error {
 	return nil
 }
 
-// OffCPUTotals takes (reads and resets) the off-CPU time summed per thread.
+// OffCPUTotals takes the off-CPU time summed per thread since the last call.
 func (s *Sampler) OffCPUTotals() ([]OffCPUTotal, error) {
-	var out []OffCPUTotal
+	out, err := s.shortWaits()
+	if err != nil {
+		return nil, err
+	}
 	var key profileOffcpuKey
 	var val profileOffcpuTotal
 	var keys []profileOffcpuKey
@@ -72,6 +75,33 @@ func (s *Sampler) OffCPUTotals() ([]OffCPUTotal, error) {
 	}
 	return out, nil
 }
+
+// shortWaits reads the short waits each thread's entry sums. The kernel only
+// adds to them (one writer, the CPU the thread switches on), so what is new
+// is the difference from the last read.
+func (s *Sampler) shortWaits() ([]OffCPUTotal, error) {
+	s.shortMu.Lock()
+	defer s.shortMu.Unlock()
+	var out []OffCPUTotal
+	var tid uint32
+	var st profileOffcpuState
+	it := s.objs.OffcpuThreads.Iterate()
+	for it.Next(&tid, &st) {
+		last := s.short[tid]
+		if st.ShortNs > last.ns {
+			out = append(out, OffCPUTotal{PID: int(st.Pid), TID: int(tid), Kind: OffCPUShort,
+				NS: st.ShortNs - last.ns, Count: st.ShortCount - last.count})
+			s.short[tid] = shortSeen{st.ShortNs, st.ShortCount}
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read short waits: %w", err)
+	}
+	return out, nil
+}
+
+// shortSeen is what shortWaits last read of one thread.
+type shortSeen struct{ ns, count uint64 }
 
 // CloseOffCPU ends, at now (Monotonic), the waits of target threads still off
 // the CPU: those with a captured stack come back as samples, the others as
@@ -137,6 +167,11 @@ func (s *Sampler) forgetOffCPU(pid int) error {
 		}
 	}
 	errs = append(errs, it.Err())
+	s.shortMu.Lock()
+	for _, t := range tids {
+		delete(s.short, t)
+	}
+	s.shortMu.Unlock()
 	for _, t := range tids {
 		if err := s.objs.OffcpuThreads.Delete(t); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			errs = append(errs, err)

@@ -29,6 +29,8 @@ type profileOffcpuState struct {
 	Tokens      uint32
 	Pad         uint32
 	_           [4]byte
+	ShortNs     uint64
+	ShortCount  uint64
 }
 
 type profileOffcpuTotal struct {

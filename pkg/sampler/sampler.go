@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -47,12 +48,14 @@ var ErrFlushed = errors.New("sampler flushed")
 // them. It is safe to call its target methods from one goroutine while another
 // one calls Read.
 type Sampler struct {
-	cfg    Config
-	objs   profileObjects
-	cpu    *perfEvents
-	sched  link.Link // sched_switch, when recording off-CPU time
-	reader *ringbuf.Reader
-	rec    ringbuf.Record
+	cfg     Config
+	objs    profileObjects
+	cpu     *perfEvents
+	sched   link.Link            // sched_switch, when recording off-CPU time
+	short   map[uint32]shortSeen // guarded by shortMu
+	shortMu sync.Mutex
+	reader  *ringbuf.Reader
+	rec     ringbuf.Record
 }
 
 // New loads the BPF programs and starts sampling on every online CPU. Nothing
@@ -85,7 +88,7 @@ func New(cfg Config) (*Sampler, error) {
 	if err := spec.Variables["min_offcpu_ns"].Set(uint64(cfg.MinOffCPU)); err != nil {
 		return nil, fmt.Errorf("set off-CPU threshold: %w", err)
 	}
-	s := &Sampler{cfg: cfg}
+	s := &Sampler{cfg: cfg, short: map[uint32]shortSeen{}}
 	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
 		return nil, loadError(err)
 	}
