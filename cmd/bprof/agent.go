@@ -52,9 +52,7 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentConfig, error) {
 		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	c := &agentConfig{outputDir: *outDir, logFormat: *logFormat, noOffCPU: *noOffCPU}
-	if len(*pids) == 0 && *listen == "" {
-		return nil, usageError{errors.New("no target: give -p PID or --listen PATH")}
-	}
+	systemWide := len(*pids) == 0 && *listen == ""
 	if *outDir == "" && *url == "" {
 		return nil, usageError{errors.New("no destination: give --output-dir DIR or --upload-url URL")}
 	}
@@ -92,7 +90,7 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentConfig, error) {
 		return nil, usageError{fmt.Errorf("--spool-max: %w", err)}
 	}
 	c.opts = agent.Options{ApplicationName: *app, Period: p, UploadTimeout: t, Labels: lm, PIDs: *pids,
-		Rate: *rate, Listen: *listen, ListenGroup: *group}
+		Rate: *rate, Listen: *listen, ListenGroup: *group, SystemWide: systemWide}
 	if *url != "" {
 		c.py = agent.PyroscopeOptions{URL: *url, SpoolDir: *spoolDir, SpoolMax: max, TenantID: *tenant}
 	}

@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/bprof/bprof/internal/testenv"
+	"github.com/bprof/bprof/pkg/profiler"
 	"github.com/google/pprof/profile"
 )
 
@@ -52,7 +55,6 @@ func TestAgentUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--output-dir", "d"}, "no target"},
 		{[]string{"-p", "1"}, "no destination"},
 		{[]string{"-p", "1", "--output-dir", "d", "--spool-dir", "s"}, "needs --upload-url"},
 		{[]string{"-p", "1", "--output-dir", "d", "--listen-group", "g"}, "needs --listen"},
@@ -225,5 +227,153 @@ p.stop()
 	}
 	if !spin {
 		t.Errorf("no Python frame 'spin' in the profile")
+	}
+}
+
+// TestAgentPeriodsMatchRecord: period 3 s over 10 s gives three full batches
+// and a final partial one; their samples add up to what a record of the same
+// process over the same span counts, within 1 %; labels are in every batch.
+func TestAgentPeriodsMatchRecord(t *testing.T) {
+	testenv.RequireRoot(t)
+	py := testenv.RequireCommand(t, "python3")
+	cmd := exec.Command(py, "-c", "while True: pass")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pid := cmd.Process.Pid
+
+	// The parallel record: its own session, sampling the same process.
+	rec, err := profiler.NewSession(profiler.Options{OffCPU: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	if err := rec.Add(pid); err != nil {
+		t.Fatal(err)
+	}
+	recCtx, stopRec := context.WithCancel(context.Background())
+	recDone := make(chan error, 1)
+	go func() { recDone <- rec.Run(recCtx) }()
+
+	dir := t.TempDir()
+	log := runAgentFor(t, 10*time.Second, "-p", strconv.Itoa(pid), "--period", "3s",
+		"--application-name", "ledger", "--label", "env=ci", "--output-dir", dir)
+	stopRec()
+	if err := <-recDone; err != nil {
+		t.Fatal(err)
+	}
+	rp, _, _ := rec.Cut()
+	var want int64
+	for _, s := range rp.Sample {
+		want += s.Value[0]
+	}
+
+	scs, ps := readBatches(t, dir)
+	if len(scs) != 4 {
+		t.Fatalf("%d batches, want 3 full and 1 partial\n%s", len(scs), log)
+	}
+	var got int64
+	var span time.Duration
+	for i, p := range ps {
+		for _, s := range p.Sample {
+			got += s.Value[0]
+		}
+		span += time.Duration(p.DurationNanos)
+		sc := scs[i]
+		if sc["application_name"] != "ledger" || sc["labels"].(map[string]any)["env"] != "ci" || sc["pid"] != float64(pid) {
+			t.Errorf("batch %d sidecar %v", i, sc)
+		}
+		if len(p.SampleType) != 3 || p.SampleType[2].Type != "wall" {
+			t.Errorf("batch %d sample types %v, want samples, cpu and wall", i, p.SampleType)
+		}
+	}
+	// The two sessions start and stop some milliseconds apart, so compare
+	// samples per second of each one's own span.
+	gotRate := float64(got) / span.Seconds()
+	wantRate := float64(want) / time.Duration(rp.DurationNanos).Seconds()
+	t.Logf("agent batches: %d samples over %s (%.1f/s); parallel record: %d over %s (%.1f/s)",
+		got, span, gotRate, want, time.Duration(rp.DurationNanos), wantRate)
+	if math.Abs(gotRate-wantRate) > 0.01*wantRate {
+		t.Errorf("agent batches: %.1f samples/s, the parallel record %.1f/s: more than 1%% apart", gotRate, wantRate)
+	}
+}
+
+// TestAgentSystemWide: with no -p and no --listen the agent profiles every
+// process, and picks up a Python process started after it.
+func TestAgentSystemWide(t *testing.T) {
+	testenv.RequireRoot(t)
+	py := testenv.RequireCommand(t, "python3")
+	dir := t.TempDir()
+	pidc := make(chan int, 1)
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		cmd := exec.Command(py, "-c", "import time\ndef late_comer():\n    end = time.time() + 3\n    while time.time() < end: pass\nlate_comer()")
+		if err := cmd.Start(); err != nil {
+			pidc <- 0
+			return
+		}
+		pidc <- cmd.Process.Pid
+		cmd.Wait()
+	}()
+	log := runAgentFor(t, 5*time.Second, "--period", "1s", "--output-dir", dir)
+	pid := <-pidc
+	if pid == 0 {
+		t.Fatal("could not start the late process")
+	}
+	scs, ps := readBatches(t, dir)
+	found := false
+	pids := map[float64]bool{}
+	for i, sc := range scs {
+		pids[sc["pid"].(float64)] = true
+		if sc["pid"] != float64(pid) {
+			continue
+		}
+		for _, s := range ps[i].Sample {
+			if got := s.NumLabel["pid"]; len(got) != 1 || got[0] != int64(pid) {
+				t.Errorf("sample of the late process has pid label %v", got)
+			}
+			for _, loc := range s.Location {
+				if loc.Line[0].Function.Name == "late_comer" {
+					found = true
+				}
+			}
+		}
+	}
+	t.Logf("%d batches from %d processes", len(scs), len(pids))
+	if !found {
+		t.Errorf("no batch of the process started after the agent (pid %d) with its Python frame late_comer\n%s", pid, log)
+	}
+}
+
+// TestAgentSIGTERM: the real binary, stopped by SIGTERM, cuts the current
+// partial period into a final batch, writes it and exits 0.
+func TestAgentSIGTERM(t *testing.T) {
+	testenv.RequireRoot(t)
+	py := testenv.RequireCommand(t, "python3")
+	bin := filepath.Join(t.TempDir(), "bprof")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	target := exec.Command(py, "-c", "while True: pass")
+	if err := target.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { target.Process.Kill(); target.Wait() }()
+	dir := t.TempDir()
+	agent := exec.Command(bin, "agent", "-p", strconv.Itoa(target.Process.Pid), "--period", "45s", "--output-dir", dir)
+	var stderr bytes.Buffer
+	agent.Stderr = &stderr
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	agent.Process.Signal(syscall.SIGTERM)
+	if err := agent.Wait(); err != nil {
+		t.Fatalf("agent after SIGTERM: %v\n%s", err, stderr.String())
+	}
+	scs, _ := readBatches(t, dir)
+	if len(scs) != 1 || scs[0]["samples"].(float64) < 50 {
+		t.Fatalf("after SIGTERM 2 s into a 45 s period: batches %v, want one final batch of ~200 samples\n%s", scs, stderr.String())
 	}
 }

@@ -127,6 +127,9 @@ func (a *Agent) Start() error {
 	a.cancel = cancel
 	go a.run(ctx)
 	go a.loop()
+	if a.opts.SystemWide {
+		go a.scan(a.stopLoop)
+	}
 	if a.opts.Listen != "" {
 		srv, err := listen(a, a.opts.Listen, a.opts.ListenGroup)
 		if err != nil {

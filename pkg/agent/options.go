@@ -31,6 +31,9 @@ type Options struct {
 	UploadTimeout   time.Duration // bound on one upload; DefaultUploadTimeout if 0
 	Labels          map[string]string
 	PIDs            []int // processes profiled from the start
+	// SystemWide profiles every process, picking up new ones as they start
+	// (within a second) and dropping those that end.
+	SystemWide bool
 	Rate            int   // Hz, for the Source's caller; DefaultRate if 0
 	Sinks           []Sink
 	Log             *slog.Logger // nil discards
