@@ -109,7 +109,12 @@ func TestPythonShapes(t *testing.T) {
 			found := map[string]bool{}
 			var deepest int
 			var truncated bool
+			var total, unknown int64
 			for _, s := range p.Sample {
+				total += s.Value[0]
+				if hasFrame(s, "[unknown python]") {
+					unknown += s.Value[0]
+				}
 				depth := 0
 				for _, f := range pyFrames(s) {
 					found[f.name] = true
@@ -121,6 +126,9 @@ func TestPythonShapes(t *testing.T) {
 				if hasFrame(s, "[truncated]") {
 					truncated = true
 				}
+			}
+			if unknown*50 > total {
+				t.Errorf("%d of %d samples have an [unknown python] frame, want under 2%%", unknown, total)
 			}
 			for shape, name := range want {
 				if !found[name] {

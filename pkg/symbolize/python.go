@@ -180,9 +180,13 @@ func (p *Python) pyFrame(pp *pyProc, ref python.FrameRef) Frame {
 	if !ok {
 		var err error
 		c, err = python.ReadCode(pp.mem, pp.interp.Offsets, pp.interp.Version, ref.Code)
-		if err != nil || c.Check != ref.Check || (pp.interp.CodeType != 0 && c.Type != pp.interp.CodeType) {
-			// Unreadable, or no longer the code object the sample saw (freed
-			// and the address reused): say so rather than guess a name.
+		switch {
+		case err != nil:
+			// Maybe caught mid-change: try again at the next sample, uncached.
+			return pseudo("[unknown python]")
+		case c.Check != ref.Check || (pp.interp.CodeType != 0 && c.Type != pp.interp.CodeType):
+			// No longer the code object the sample saw (freed and the
+			// address reused): say so rather than guess a name.
 			c = nil
 		}
 		p.mu.Lock()
