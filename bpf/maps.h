@@ -12,7 +12,7 @@ struct {
 /* Samples to user space. Sized in Go before load. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
+	__uint(max_entries, 2 << 20);
 } samples SEC(".maps");
 
 /* Per-CPU scratch for building one sample: too big for the 512-byte stack. */

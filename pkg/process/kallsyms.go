@@ -16,15 +16,20 @@ import (
 // use.
 type KernelSymbols struct {
 	syms    []kernelSym
+	names   string   // every name, back to back: one allocation, not 120,000
 	modules []string // module names; kernelSym.module indexes it, 0 is ""
 }
 
+// kernelSym is 16 bytes: a kernel has over 100,000 text symbols, and an agent
+// keeps them for its whole life.
 type kernelSym struct {
 	addr   uint64
-	name   string
-	module uint32
-	global bool // upper-case type letter
+	off    uint32 // of the name in KernelSymbols.names
+	nlen   uint16
+	module uint16
 }
+
+func (k *KernelSymbols) name(s kernelSym) string { return k.names[s.off : s.off+uint32(s.nlen)] }
 
 // ReadKallsyms reads and parses /proc/kallsyms.
 func ReadKallsyms() (*KernelSymbols, error) {
@@ -42,7 +47,9 @@ func ReadKallsyms() (*KernelSymbols, error) {
 // error says so.
 func ParseKallsyms(r io.Reader) (*KernelSymbols, error) {
 	k := &KernelSymbols{modules: []string{""}}
-	modIndex := map[string]uint32{"": 0}
+	modIndex := map[string]uint16{"": 0}
+	var names []byte
+	var global []bool // upper-case type letter, by symbol: only needed to sort
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	line, total, nonZero := 0, 0, false
@@ -69,7 +76,7 @@ func ParseKallsyms(r io.Reader) (*KernelSymbols, error) {
 		default:
 			continue
 		}
-		var mod uint32
+		var mod uint16
 		if m := strings.TrimSpace(rest); m != "" {
 			if !strings.HasPrefix(m, "[") || !strings.HasSuffix(m, "]") || len(m) < 3 {
 				return nil, &ParseError{File: "kallsyms", Line: line, Msg: fmt.Sprintf("bad module %q", m)}
@@ -77,13 +84,21 @@ func ParseKallsyms(r io.Reader) (*KernelSymbols, error) {
 			m = m[1 : len(m)-1]
 			i, ok := modIndex[m]
 			if !ok {
-				i = uint32(len(k.modules))
+				if len(k.modules) >= 1<<16-1 {
+					return nil, &ParseError{File: "kallsyms", Line: line, Msg: "more than 65,535 modules"}
+				}
+				i = uint16(len(k.modules))
 				k.modules = append(k.modules, m)
 				modIndex[m] = i
 			}
 			mod = i
 		}
-		k.syms = append(k.syms, kernelSym{addr: addr, name: name, module: mod, global: typ[0] <= 'Z'})
+		if len(name) > 1<<16-1 || len(names)+len(name) > 1<<32-1 {
+			return nil, &ParseError{File: "kallsyms", Line: line, Msg: "symbol name too long"}
+		}
+		k.syms = append(k.syms, kernelSym{addr: addr, off: uint32(len(names)), nlen: uint16(len(name)), module: mod})
+		global = append(global, typ[0] <= 'Z')
+		names = append(names, name...)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("parse kallsyms: %w", err)
@@ -96,19 +111,28 @@ func ParseKallsyms(r io.Reader) (*KernelSymbols, error) {
 	}
 	// Among aliases at one address keep the global (upper-case) symbol
 	// first; Lookup takes the first of equal addresses.
-	slices.SortStableFunc(k.syms, func(a, b kernelSym) int {
-		if c := cmp.Compare(a.addr, b.addr); c != 0 {
+	order := make([]int32, len(k.syms))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(a, b int32) int {
+		if c := cmp.Compare(k.syms[a].addr, k.syms[b].addr); c != 0 {
 			return c
 		}
 		switch {
-		case a.global && !b.global:
+		case global[a] && !global[b]:
 			return -1
-		case b.global && !a.global:
+		case global[b] && !global[a]:
 			return 1
 		}
 		return 0
 	})
-	k.syms = slices.CompactFunc(k.syms, func(a, b kernelSym) bool { return a.addr == b.addr })
+	sorted := make([]kernelSym, len(order))
+	for i, j := range order {
+		sorted[i] = k.syms[j]
+	}
+	k.syms = slices.Clip(slices.CompactFunc(sorted, func(a, b kernelSym) bool { return a.addr == b.addr }))
+	k.names = string(names)
 	return k, nil
 }
 
@@ -134,14 +158,14 @@ func (k *KernelSymbols) Lookup(addr uint64) (name string, offset uint64, module 
 		return "", 0, "", false
 	}
 	s := k.syms[i]
-	return s.name, addr - s.addr, k.modules[s.module], true
+	return k.name(s), addr - s.addr, k.modules[s.module], true
 }
 
 // Addr returns the address of the text symbol called name. It scans every
 // symbol: for tests and start-up, not for the sample path.
 func (k *KernelSymbols) Addr(name string) (uint64, bool) {
 	for _, s := range k.syms {
-		if s.name == name {
+		if k.name(s) == name {
 			return s.addr, true
 		}
 	}

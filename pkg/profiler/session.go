@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,6 +101,9 @@ func NewSession(opts Options) (*Session, error) {
 	}
 	s.builder = s.newBuilder()
 	s.start = time.Now()
+	// Parsing kallsyms and loading BPF leave garbage several times what stays;
+	// give it back now rather than carry it as RSS for the agent's lifetime.
+	debug.FreeOSMemory()
 	return s, nil
 }
 
