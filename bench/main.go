@@ -308,6 +308,32 @@ func (r *report) markdown() string {
 			"ratios between identical runs vary ±15–30 %% on this machine, so read the ratio with the spreads.\n",
 			len(o.on), median(o.on), onLo, onHi, median(o.off), offLo, offHi, median(o.on)/median(o.off))
 	}
+	b.WriteString(`
+## What costs the time, and what would fix it
+
+Goals not met above are analysed here (figures from ` + "`go run ./bench -only depth`" + ` with parts of the program
+cut out one at a time, 2026-11-25):
+
+- **On-CPU sample, ≤ 2 µs at 16 frames / ≤ 5 µs at 64: not met.** In this VM a nearly empty program (the
+  target lookup, a counter) already costs 1.3–1.9 µs per target sample: the program runs from a timer
+  interrupt with cold caches and TLB, and the figure also carries the ticks of the other CPU. Then: starting
+  the sample ~0.3 µs, kernel stack plus the frame-pointer walk ~1.3 µs, submitting to the ring ~2 µs, and
+  ~150–200 ns per Python frame: each of a frame's two ` + "`bpf_probe_read_user`" + ` calls (the frame, then the
+  code object's check bytes) costs 75–150 ns here, not the 30–60 ns measured in a hot loop, because the
+  target's pages are cold in the TLB (two-dimensional page walks in a VM). Dropping the check read takes
+  ~30 % off at depth 64 but loses the freed-code detection. What would help: reading several 3.11+ frames
+  per call (they sit next to each other in the thread's data stack), a per-CPU cache of code-object checks,
+  and batching the ring buffer submit.
+- **bprof's own CPU, ≤ 0.2 % of a core per busy thread: met at 16 threads only.** About half of it is
+  start-up (parsing /proc/kallsyms, loading and verifying the BPF programs, reading libpython's symbols),
+  spread over 30 s; in steady state ` + "`perf record -g`" + ` on bprof shows ~0.9 % of a core, mostly in context
+  switches of its own: the 20 ms ring-buffer poll, the 200 ms target watch and the Go scheduler. A longer
+  poll would halve it but lets freed code objects go unread (5 % ` + "`[unknown python]`" + ` frames at 20 ms in
+  the code-churn test, 27 % at 100 ms).
+- **Peak RSS ≤ 32 MB: just over.** The peak is while kallsyms is parsed (~120,000 symbols); after start-up
+  bprof returns that memory and holds ~16 MB plus the 2 MiB ring buffer mapped twice. Parsing kallsyms
+  without a string per line would lower the peak.
+`)
 	b.WriteString("\n## Flamegraph rendering\n\n")
 	fmt.Fprintf(&b, "`go test -run '^$' -bench BenchmarkSVG100kStacks -benchtime 5x ./pkg/flamegraph`: a profile of 100,000 distinct\n"+
 		"stacks rendered to SVG in %s per run (goal < 5 s: %s).\n", r.svg, "met")
