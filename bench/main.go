@@ -266,7 +266,7 @@ func (r *report) markdown() string {
 		host, unix.ByteSliceToString(u.Release[:]), runtime.NumCPU(), runtime.Version(), r.python)
 	b.WriteString("Figures come from clocks that the machine's noise does not move much: the kernel's own run time of\n" +
 		"bprof's BPF programs (`bpf_stats`), and bprof's CPU time and peak RSS (rusage). Wall-time slowdown of a\n" +
-		"target is not measured yet (issue 7).\n\n")
+		"target is used only where an issue asks for it (off-CPU on/off), with the spread.\n\n")
 
 	fmt.Fprintf(&b, "## In-kernel cost per on-CPU sample, by Python stack depth\n\n")
 	fmt.Fprintf(&b, "One busy thread whose Python stack is DEPTH frames deep (`testdata/python/depth.py`), sampled at 100 Hz for %s.\n", r.duration)
@@ -283,7 +283,8 @@ func (r *report) markdown() string {
 		}
 		fmt.Fprintf(&b, "| %d | %d | %d | %.0f | %.2f | %s | %s |\n", d.depth, d.samples, d.runs, d.nsPerRun, d.nsPerSample/1000, goal, met)
 	}
-	b.WriteString("\nA sample captures the kernel stack and the user stack with `bpf_get_stack` (frame pointers), then walks the\n" +
+	b.WriteString("\nA sample captures the kernel stack with `bpf_get_stack` and the user stack with bprof's own frame-pointer\n" +
+		"walk (one 16-byte read a frame), then walks the\n" +
 		"Python frames with two `bpf_probe_read_user` calls each. Depth 128 is the walk's limit (deeper stacks end in\n" +
 		"`[truncated]`).\n\n")
 
