@@ -74,6 +74,9 @@ func NewBuilder(opts Options) *Builder {
 		},
 		PeriodType: &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
 		Period:     period,
+		// pprof shows the last sample type unless told: make it CPU, so
+		// `go tool pprof -top` means CPU and -sample_index=wall asks for wall.
+		DefaultSampleType: "cpu",
 	}
 	if opts.Wall {
 		p.SampleType = append(p.SampleType, &profile.ValueType{Type: "wall", Unit: "nanoseconds"})

@@ -72,6 +72,9 @@ func TestBuilder(t *testing.T) {
 			for _, st := range p.SampleType {
 				types = append(types, st.Type)
 			}
+			if p.DefaultSampleType != "cpu" {
+				t.Errorf("default sample type %q, want cpu", p.DefaultSampleType)
+			}
 			if strings.Join(types, ",") != strings.Join(tc.wantTypes, ",") {
 				t.Errorf("sample types %v, want %v", types, tc.wantTypes)
 			}
