@@ -31,7 +31,7 @@ func main() {
 	out := flag.String("out", "docs/BENCHMARKS.md", "report to write")
 	python := flag.String("python", defaultPython(), "CPython for the workloads")
 	secs := flag.Duration("duration", 10*time.Second, "length of each measurement")
-	only := flag.String("only", "", "run one part and print it: depth, agent, offcpu or svg (no report written)")
+	only := flag.String("only", "", "run one part and print it: depth, agent, scale, offcpu or svg (no report written)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		log.Fatal("bench: run as root (it loads BPF programs and reads their run time)")
@@ -62,6 +62,14 @@ func main() {
 		}
 		r.agent = append(r.agent, m)
 		log.Printf("%d threads: %.3f%% of a core, %.1f MB", threads, m.cpuShare*100, float64(m.maxRSS)/1e6)
+	}
+	if run("scale") {
+		m, err := scale(*python, 1000, 4, *secs)
+		if err != nil {
+			log.Fatalf("bench: scale: %v", err)
+		}
+		r.scale = &m
+		log.Printf("scale: %d threads (%d busy): %d seen, %d samples, lost %d", m.threads, m.busy, m.threadsSeen, m.samples, m.stats.Lost())
 	}
 	if run("offcpu") {
 		m, err := offcpuCost(*secs, 9)
@@ -252,6 +260,7 @@ type report struct {
 	depth    []depthResult
 	agent    []agentResult
 	offcpu   *offcpuResult
+	scale    *scaleResult
 	svg      string
 }
 
@@ -308,6 +317,14 @@ func (r *report) markdown() string {
 			"with off-CPU median %.3f s (%.3f–%.3f), `--no-offcpu` median %.3f s (%.3f–%.3f): ratio %.3f. Wall-time\n"+
 			"ratios between identical runs vary ±15–30 %% on this machine, so read the ratio with the spreads.\n",
 			len(o.on), median(o.on), onLo, onHi, median(o.off), offLo, offHi, median(o.on)/median(o.off))
+	}
+	if sc := r.scale; sc != nil {
+		b.WriteString("\n## Scale: one process with 1,000 threads\n\n")
+		fmt.Fprintf(&b, "`testdata/python/many_threads.py`: %d threads, %d busy, the rest blocked on an event; CPU and wall for %s.\n\n",
+			sc.threads, sc.busy, r.duration)
+		b.WriteString("| threads in the profile | on-CPU samples | wall, all threads | threads × span | lost | Python threads unknown | goal | met |\n|---|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "| %d | %d | %.1f s | %.1f s | %d | %d | zero drops | %s |\n", sc.threadsSeen, sc.samples, sc.wallTotal.Seconds(),
+			(time.Duration(sc.threads+1) * sc.span).Seconds(), sc.stats.Lost(), sc.stats.PyUnknownThreads, yes(sc.stats.Lost() == 0))
 	}
 	b.WriteString(`
 ## What costs the time, and what would fix it
