@@ -37,18 +37,21 @@ func (s *Session) snapshotBlocked(pid int) {
 	if err != nil {
 		return
 	}
+	var blocked []int
 	for _, tid := range tids {
-		st, err := process.State(pid, tid)
-		if err != nil || (st != 'S' && st != 'D') {
-			continue
+		if st, err := process.State(pid, tid); err == nil && (st == 'S' || st == 'D') {
+			blocked = append(blocked, tid)
 		}
+	}
+	pyStacks := s.python.ThreadStacks(pid, blocked) // one walk of the thread list for all
+	for _, tid := range blocked {
 		var frames []symbolize.Frame
 		if names, err := process.KernelStack(pid, tid); err == nil {
 			for _, n := range names {
 				frames = append(frames, symbolize.Frame{Kind: symbolize.KindKernel, Name: n})
 			}
 		}
-		frames = append(frames, s.python.ThreadStack(pid, tid)...)
+		frames = append(frames, pyStacks[tid]...)
 		s.mu.Lock()
 		s.blocked[tid] = &blockedThread{pid: pid, frames: frames}
 		s.mu.Unlock()

@@ -214,11 +214,11 @@ func (p *Python) pyFrame(pp *pyProc, ref python.FrameRef) Frame {
 
 func pseudo(name string) Frame { return Frame{Kind: KindPseudo, Name: name} }
 
-// ThreadStack walks, from user space, the Python stack of thread tid of pid
-// (leaf first): for a thread that is blocked, whose stack the BPF walker never
-// sees. It needs native_thread_id (CPython 3.11+) to find the thread's state,
-// and returns nil when it cannot.
-func (p *Python) ThreadStack(pid, tid int) []Frame {
+// ThreadStacks walks, from user space, the Python stacks of the threads tids
+// of pid (leaf first), by TID: for threads that are blocked, whose stacks the
+// BPF walker never sees. It needs native_thread_id (CPython 3.11+) to tell
+// which thread state is whose; threads it cannot match are left out.
+func (p *Python) ThreadStacks(pid int, tids []int) map[int][]Frame {
 	pp := p.proc(pid)
 	if pp == nil {
 		return nil
@@ -227,8 +227,13 @@ func (p *Python) ThreadStack(pid, tid int) []Frame {
 	if err != nil {
 		return nil
 	}
+	want := make(map[uint64]bool, len(tids))
+	for _, t := range tids {
+		want[uint64(t)] = true
+	}
+	out := map[int][]Frame{}
 	for _, th := range threads {
-		if th.NativeID != uint64(tid) {
+		if th.NativeID == 0 || !want[th.NativeID] {
 			continue
 		}
 		refs, _ := pp.interp.Stack(pp.mem, th.TState, maxSnapshotFrames)
@@ -236,9 +241,9 @@ func (p *Python) ThreadStack(pid, tid int) []Frame {
 		for _, r := range refs {
 			frames = append(frames, p.pyFrame(pp, r))
 		}
-		return frames
+		out[int(th.NativeID)] = frames
 	}
-	return nil
+	return out
 }
 
 // maxSnapshotFrames bounds a user-space walk, like the BPF walker's limit.
