@@ -360,3 +360,57 @@ func TestRecordPythonThreads(t *testing.T) {
 		t.Error("no named frame from the interpreter's own file (libpython or python3)")
 	}
 }
+
+// TestRecordSIGINT: the real binary stopped by Ctrl-C writes its profile,
+// exits 0 and leaves no BPF program loaded.
+func TestRecordSIGINT(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := filepath.Join(t.TempDir(), "bprof")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	target := start(t, "sh", "-c", "while :; do :; done")
+	out := filepath.Join(t.TempDir(), "int.pb.gz")
+	before := bprofPrograms(t)
+	rec := exec.Command(bin, "record", "-p", strconv.Itoa(target.Process.Pid), "-o", out)
+	var stderr bytes.Buffer
+	rec.Stderr = &stderr
+	if err := rec.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	rec.Process.Signal(os.Interrupt)
+	if err := rec.Wait(); err != nil {
+		t.Fatalf("record after Ctrl-C: %v\n%s", err, stderr.String())
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatalf("no profile after Ctrl-C: %v\n%s", err, stderr.String())
+	}
+	defer f.Close()
+	p, err := profile.Parse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, s := range p.Sample {
+		n += s.Value[0]
+	}
+	if n < 50 {
+		t.Errorf("%d samples in ~1.5 s of a busy loop", n)
+	}
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var left []ebpf.ProgramID
+		for id := range bprofPrograms(t) {
+			if !before[id] {
+				left = append(left, id)
+			}
+		}
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("BPF programs %v still loaded 3 s after record exited", left)
+		}
+	}
+}
