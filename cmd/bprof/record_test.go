@@ -30,21 +30,7 @@ func record(t *testing.T, args ...string) (*profile.Profile, string) {
 		t.Fatalf("bprof record %v: exit %d: %s", args, code, stderr.String())
 	}
 	assertNoBPFLeft(t)
-	// The kernel frees a detached program after an RCU grace period: give it a moment.
-	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		var left []ebpf.ProgramID
-		for id := range bprofPrograms(t) {
-			if !before[id] {
-				left = append(left, id)
-			}
-		}
-		if len(left) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("BPF programs %v appeared during record and are still loaded 3 s after it returned", left)
-		}
-	}
+	assertNoNewPrograms(t, before)
 	f, err := os.Open(out)
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +65,26 @@ func assertNoBPFLeft(t *testing.T) {
 			if strings.Contains(target, kind) {
 				t.Errorf("fd %s (%s) still open after record returned", fd.Name(), target)
 			}
+		}
+	}
+}
+
+// assertNoNewPrograms fails if a bprof program not in before is still loaded.
+// The kernel frees a detached program after an RCU grace period: it gets 3 s.
+func assertNoNewPrograms(t *testing.T, before map[ebpf.ProgramID]bool) {
+	t.Helper()
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var left []ebpf.ProgramID
+		for id := range bprofPrograms(t) {
+			if !before[id] {
+				left = append(left, id)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("BPF programs %v appeared during record and are still loaded 3 s after it returned", left)
 		}
 	}
 }
@@ -399,18 +405,5 @@ func TestRecordSIGINT(t *testing.T) {
 	if n < 50 {
 		t.Errorf("%d samples in ~1.5 s of a busy loop", n)
 	}
-	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		var left []ebpf.ProgramID
-		for id := range bprofPrograms(t) {
-			if !before[id] {
-				left = append(left, id)
-			}
-		}
-		if len(left) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("BPF programs %v still loaded 3 s after record exited", left)
-		}
-	}
+	assertNoNewPrograms(t, before)
 }
