@@ -112,7 +112,12 @@ func defaultPython() string {
 
 // startWorkload runs testdata/python/depth.py and waits until it is ready.
 func startWorkload(python string, depth, threads int, d time.Duration) (*exec.Cmd, error) {
-	cmd := exec.Command(python, "testdata/python/depth.py", fmt.Sprint(depth), fmt.Sprint(d.Seconds()+5), fmt.Sprint(threads))
+	return startScript(python, "depth.py", fmt.Sprint(depth), fmt.Sprint(d.Seconds()+5), fmt.Sprint(threads))
+}
+
+// startScript runs a script of testdata/python and waits until it prints "ready".
+func startScript(python, script string, args ...string) (*exec.Cmd, error) {
+	cmd := exec.Command(python, append([]string{filepath.Join("testdata", "python", script)}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -125,9 +130,29 @@ func startWorkload(python string, depth, threads int, d time.Duration) (*exec.Cm
 	if strings.TrimSpace(line) != "ready" {
 		cmd.Process.Kill()
 		cmd.Wait()
-		return nil, fmt.Errorf("workload said %q", line)
+		return nil, fmt.Errorf("%s said %q", script, line)
 	}
 	return cmd, nil
+}
+
+// profileFor profiles pid for d with a new Session and returns it stopped,
+// for its profile and counters; the caller closes it.
+func profileFor(pid int, opts profiler.Options, d time.Duration) (*profiler.Session, error) {
+	s, err := profiler.NewSession(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Add(pid); err != nil {
+		s.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := s.Run(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 type depthResult struct {
@@ -152,19 +177,11 @@ func perSampleCost(python string, depth int, d time.Duration) (depthResult, erro
 		return res, err
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	s, err := profiler.NewSession(profiler.Options{})
+	s, err := profileFor(cmd.Process.Pid, profiler.Options{}, d)
 	if err != nil {
 		return res, err
 	}
 	defer s.Close()
-	if err := s.Add(cmd.Process.Pid); err != nil {
-		return res, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	if err := s.Run(ctx); err != nil {
-		return res, err
-	}
 	ps, err := s.ProgramStats()
 	if err != nil {
 		return res, err

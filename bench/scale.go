@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"fmt"
-	"os/exec"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/bprof/bprof/pkg/profiler"
@@ -26,31 +22,16 @@ type scaleResult struct {
 // on: every thread must be accounted for and nothing dropped.
 func scale(python string, threads, busy int, d time.Duration) (scaleResult, error) {
 	res := scaleResult{threads: threads, busy: busy}
-	cmd := exec.Command(python, "testdata/python/many_threads.py", fmt.Sprint(threads), fmt.Sprint(busy), fmt.Sprint(d.Seconds()+10))
-	out, err := cmd.StdoutPipe()
+	cmd, err := startScript(python, "many_threads.py", fmt.Sprint(threads), fmt.Sprint(busy), fmt.Sprint(d.Seconds()+10))
 	if err != nil {
 		return res, err
 	}
-	if err := cmd.Start(); err != nil {
-		return res, err
-	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	if line, _ := bufio.NewReader(out).ReadString('\n'); strings.TrimSpace(line) != "ready" {
-		return res, fmt.Errorf("workload said %q", line)
-	}
-	s, err := profiler.NewSession(profiler.Options{OffCPU: true})
+	s, err := profileFor(cmd.Process.Pid, profiler.Options{OffCPU: true}, d)
 	if err != nil {
 		return res, err
 	}
 	defer s.Close()
-	if err := s.Add(cmd.Process.Pid); err != nil {
-		return res, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	if err := s.Run(ctx); err != nil {
-		return res, err
-	}
 	res.stats, _ = s.Stats()
 	p, _, _ := s.Cut()
 	res.span = time.Duration(p.DurationNanos)

@@ -126,13 +126,7 @@ func buildC(t *testing.T, src string, flags ...string) string {
 
 func start(t *testing.T, name string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return cmd
+	return testenv.Start(t, name, args...).Cmd
 }
 
 func leafName(s *profile.Sample) string {
@@ -316,15 +310,9 @@ func TestRecordErrors(t *testing.T) {
 func TestRecordPythonThreads(t *testing.T) {
 	testenv.RequireRoot(t)
 	python := testenv.RequireCommand(t, "python3")
-	cmd := exec.Command(python, "../../testdata/python/depth.py", "8", "30", "3")
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	buf := make([]byte, 6)
-	stdout.Read(buf) // "ready\n"
-	pid := cmd.Process.Pid
+	proc := testenv.Start(t, python, "../../testdata/python/depth.py", "8", "30", "3")
+	proc.Stdout.ReadString('\n') // "ready"
+	pid := proc.Cmd.Process.Pid
 	p, _ := record(t, "-p", strconv.Itoa(pid), "-d", "3s")
 
 	tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")

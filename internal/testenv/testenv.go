@@ -7,6 +7,8 @@
 package testenv
 
 import (
+	"bufio"
+	"io"
 	"os"
 	"os/exec"
 	"testing"
@@ -45,4 +47,37 @@ func RequireCommand(t testing.TB, name string) string {
 		Skip(t, "needs "+name+" on PATH")
 	}
 	return p
+}
+
+// Process is a helper program a test started, with its standard input and
+// output piped to the test.
+type Process struct {
+	Cmd    *exec.Cmd
+	Stdin  io.WriteCloser
+	Stdout *bufio.Reader
+}
+
+// Start runs name with args, its standard error going to the test's, and
+// kills it when the test ends.
+func Start(t testing.TB, name string, args ...string) *Process {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return &Process{Cmd: cmd, Stdin: stdin, Stdout: bufio.NewReader(stdout)}
 }

@@ -1,7 +1,6 @@
 package process
 
 import (
-	"bufio"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -44,24 +43,9 @@ func startTarget(t *testing.T, linkFlag string) *target {
 	}
 	run("-O0", pic, linkFlag, "-o", exe, filepath.Join(src, "target.c"), "-L"+dir, "-ltarget", "-Wl,-rpath,"+dir)
 
-	cmd := exec.Command(exe)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	proc := testenv.Start(t, exe)
+	cmd := proc.Cmd
+	line, err := proc.Stdout.ReadString('\n')
 	if err != nil {
 		t.Fatalf("read target's addresses: %v", err)
 	}

@@ -114,17 +114,8 @@ func startScript(t *testing.T, py interpreter, script string, args ...string) (*
 		}
 		argv = append([]string{"chroot", py.chroot, py.path, "/tmp/bprof-test/" + script}, args...)
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	r := bufio.NewReader(stdout)
+	proc := testenv.Start(t, argv[0], argv[1:]...)
+	cmd, r := proc.Cmd, proc.Stdout
 	line, err := r.ReadString('\n')
 	if err != nil || strings.TrimSpace(line) != "ready" {
 		t.Fatalf("%s %s: want ready, got %q (%v)", py.name, script, line, err)

@@ -1,7 +1,6 @@
 package symbolize
 
 import (
-	"bufio"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -27,25 +26,10 @@ func startProg(t *testing.T) *prog {
 	if err != nil {
 		t.Fatalf("gcc: %v\n%s", err, out)
 	}
-	cmd := exec.Command(exe)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	proc := testenv.Start(t, exe)
+	cmd := proc.Cmd
 	p := &prog{pid: cmd.Process.Pid, exe: exe}
-	r := bufio.NewReader(stdout)
+	r := proc.Stdout
 	for _, scan := range []struct {
 		format string
 		args   []any
