@@ -1,0 +1,236 @@
+package unwind
+
+import (
+	"debug/elf"
+	"fmt"
+)
+
+// Parse reads the unwind table of f from its .eh_frame, or from its
+// .debug_frame when it has no .eh_frame (a file whose .eh_frame is
+// NOBITS, like a separate debug file, counts as having none). It returns
+// ErrNoUnwindInfo when f has neither, and an error for anything but x86-64.
+func Parse(f *elf.File) (*Table, error) {
+	if f.Machine != elf.EM_X86_64 || f.Class != elf.ELFCLASS64 {
+		return nil, fmt.Errorf("parse unwind tables: %v %v is not x86-64", f.Class, f.Machine)
+	}
+	if s := f.Section(".eh_frame"); s != nil && s.Type != elf.SHT_NOBITS && s.Size > 0 {
+		data, err := s.Data()
+		if err != nil {
+			return nil, fmt.Errorf("read .eh_frame: %w", err)
+		}
+		b := bases{section: s.Addr, addrSize: 8}
+		if text := f.Section(".text"); text != nil {
+			b.text, b.hasText = text.Addr, true
+		}
+		if got := f.Section(".got"); got != nil {
+			b.data, b.hasData = got.Addr, true
+		}
+		return parse(data, true, b)
+	}
+	if s := f.Section(".debug_frame"); s != nil && s.Type != elf.SHT_NOBITS {
+		data, err := s.Data() // decompressed when SHF_COMPRESSED
+		if err != nil {
+			return nil, fmt.Errorf("read .debug_frame: %w", err)
+		}
+		return ParseDebugFrame(data)
+	}
+	return nil, ErrNoUnwindInfo
+}
+
+// ParseEHFrame parses raw .eh_frame bytes loaded at virtual address addr
+// (pcrel pointers are relative to it), for callers that read the section
+// themselves, like the [vdso] image read from memory. Pointers relative to
+// .text or .got cannot be resolved here: an FDE using them is an error.
+func ParseEHFrame(data []byte, addr uint64) (*Table, error) {
+	return parse(data, true, bases{section: addr, addrSize: 8})
+}
+
+// ParseDebugFrame parses raw .debug_frame bytes: absolute addresses, CIE id
+// 0xffffffff (all ones in 64-bit DWARF), CIE pointers as section offsets.
+func ParseDebugFrame(data []byte) (*Table, error) {
+	return parse(data, false, bases{addrSize: 8})
+}
+
+// parser holds what reading one section needs. It lives for one call.
+type parser struct {
+	data  []byte
+	eh    bool // .eh_frame: CIE id 0, CIE pointers relative to themselves
+	bases bases
+	cies  map[int]*cie // by offset; nil until an FDE needs it
+	stack []state      // DW_CFA_remember_state's, reused by every FDE
+	rows  []Row        // every FDE's rows, FDE after FDE
+	fdes  []span
+	t     *Table
+}
+
+// span is an FDE's range and where its rows are in parser.rows, the
+// KindNone row at its end included.
+type span struct {
+	start, end uint64
+	off        int // of the FDE in the section: orders FDEs with equal ranges
+	first, n   int
+}
+
+func parse(data []byte, eh bool, b bases) (*Table, error) {
+	name := ".debug_frame"
+	if eh {
+		name = ".eh_frame"
+	}
+	p := &parser{
+		data:  data,
+		eh:    eh,
+		bases: b,
+		cies:  make(map[int]*cie),
+		// Real sections need about one row per 5 or 6 bytes, one FDE per 50.
+		rows: make([]Row, 0, len(data)/4+1),
+		fdes: make([]span, 0, len(data)/48+1),
+		t:    &Table{Section: name},
+	}
+	if err := p.walk(); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", name, err)
+	}
+	p.build()
+	return p.t, nil
+}
+
+// walk reads the section's entries in order, twice: first to find where
+// the CIEs are, then to read the FDEs. A CIE pointer must name one of those
+// offsets, so each CIE is read once and bytes are never read as two CIEs.
+func (p *parser) walk() error {
+	for pass := 0; pass < 2; pass++ {
+		for off := 0; off < len(p.data); {
+			h, r, err := p.header(off)
+			if err != nil {
+				return fmt.Errorf("read entry at %#x: %w", off, err)
+			}
+			if h.zero && p.eh {
+				// The terminator: the runtime unwinder reads no further.
+				break
+			}
+			switch {
+			case h.zero:
+			case h.cie && pass == 0:
+				p.cies[off] = nil
+				p.t.CIEs++
+			case !h.cie && pass == 1:
+				p.t.FDEs++
+				if err := p.fde(off, h, r); err != nil {
+					return fmt.Errorf("read FDE at %#x: %w", off, err)
+				}
+			}
+			off = h.end
+		}
+	}
+	return nil
+}
+
+// header is the start of a CIE or FDE.
+type header struct {
+	end   int    // offset just past the entry
+	zero  bool   // a zero length (and nothing else)
+	cie   bool   // a CIE, else an FDE
+	idOff int    // offset of the CIE id or CIE pointer
+	id    uint64 // CIE pointer of an FDE, as stored
+}
+
+// header reads the length and id of the entry at off, and returns a reader
+// limited to the entry, after the id.
+func (p *parser) header(off int) (header, reader, error) {
+	var h header
+	r := reader{data: p.data, off: off}
+	length := uint64(r.u32())
+	is64 := false
+	switch {
+	case length == 0xffffffff:
+		length, is64 = r.u64(), true
+	case length >= 0xfffffff0:
+		r.fail("reserved length %#x", length)
+	}
+	if r.err != nil {
+		return h, r, r.err
+	}
+	if length == 0 {
+		return header{end: r.off, zero: true}, r, nil
+	}
+	if !r.need(length) {
+		return h, r, r.err
+	}
+	h.end = r.off + int(length)
+	r.data = p.data[:h.end]
+	h.idOff = r.off
+	if is64 {
+		h.id = r.u64()
+	} else {
+		h.id = uint64(r.u32())
+	}
+	if r.err != nil {
+		return h, r, r.err
+	}
+	switch {
+	case p.eh:
+		h.cie = h.id == 0
+	case is64:
+		h.cie = h.id == ^uint64(0)
+	default:
+		h.cie = h.id == 0xffffffff
+	}
+	return h, r, nil
+}
+
+// fde reads the FDE at off and interprets its instructions into rows.
+func (p *parser) fde(off int, h header, r reader) error {
+	cieOff := h.id
+	if p.eh {
+		if h.id > uint64(h.idOff) {
+			return &FormatError{Off: h.idOff, Msg: fmt.Sprintf("CIE pointer %#x points before the section", h.id)}
+		}
+		cieOff = uint64(h.idOff) - h.id
+	}
+	c, err := p.cie(h.idOff, cieOff)
+	if err != nil {
+		return err
+	}
+	if c.unknownAug {
+		p.t.SkippedFDEs++
+		return nil
+	}
+	start := r.pointer(c.fdeEnc, &c.bases, 0, false, true)
+	size := r.pointer(c.fdeEnc&peFormat, &c.bases, 0, false, true)
+	if c.hasAugData {
+		r.skip(r.uleb())
+	}
+	if r.err != nil {
+		return r.err
+	}
+	end := start + size
+	switch {
+	case size == 0:
+		p.t.EmptyFDEs++
+		return nil
+	case end < start:
+		p.t.SkippedFDEs++
+		return nil
+	}
+	first := len(p.rows)
+	if c.signal {
+		// The rules are expressions reading the ucontext; one row says it.
+		p.rows = append(p.rows, p.rowFor(c, &c.initial, start))
+	} else {
+		s := c.initial
+		f := frame{start: start, end: end, loc: start}
+		p.exec(&r, c, &s, &f)
+		if r.err != nil {
+			return fmt.Errorf("instructions: %w", r.err)
+		}
+		if f.loc < f.end {
+			p.rows = append(p.rows, p.rowFor(c, &s, f.loc))
+		}
+	}
+	if size > p.t.Largest.End-p.t.Largest.Start {
+		p.t.Largest = Range{Start: start, End: end}
+	}
+	// The FDE's end, unless build finds the next FDE starts there.
+	p.rows = append(p.rows, Row{PC: end, Kind: KindNone})
+	p.fdes = append(p.fdes, span{start: start, end: end, off: off, first: first, n: len(p.rows) - first})
+	return nil
+}
