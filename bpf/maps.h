@@ -46,6 +46,25 @@ struct {
 	__type(value, __u64);
 } py_threads SEC(".maps");
 
+/* Unwind rows of every loaded file, each file's rows a sorted run. The size
+ * is set in Go before load; user space allocates the runs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct unwind_row);
+} unwind_rows SEC(".maps");
+
+/* Executable mappings of each target process, by tgid. Values are 16 KiB, so
+ * they are allocated only for processes that have one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct unwind_proc);
+} unwind_procs SEC(".maps");
+
 static __always_inline void stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &idx);

@@ -14,6 +14,7 @@
 #include "kernel.h"
 #include "types.h"
 #include "maps.h"
+#include "unwind.h"
 #include "sample.h"
 #include "python.h"
 #include "offcpu.h"

@@ -85,7 +85,14 @@ static long py_step(__u64 i, struct py_walk *w)
 	__u64 code = frame_u64(b, w->o.frame_code) & ~(__u64)w->o.code_tag_mask;
 	__u64 prev = frame_u64(b, w->o.frame_previous);
 	if (w->o.frame_owner >= 0 && frame_u8(b, w->o.frame_owner) >= w->o.skip_owner) {
-		w->frame = prev; /* an entry shim, not Python code */
+		/* An entry shim (3.12+), not Python code: the frame before it
+		 * (leafward) is the first one its eval call ran. */
+		__u64 last = (__u64)w->base + (__u64)w->n * PYFRAME_WORDS - 1;
+		if (w->n > 0 && last < DATA_WORDS) {
+			clamp_le(last, DATA_WORDS - 1);
+			w->s->data[last] |= PYFRAME_ENTRY;
+		}
+		w->frame = prev;
 		return 0;
 	}
 	__s64 instr;
@@ -105,7 +112,10 @@ static long py_step(__u64 i, struct py_walk *w)
 	struct sample *s = w->s;
 	s->data[idx] = code;
 	s->data[idx + 1] = check;
-	s->data[idx + 2] = (__u64)instr;
+	__u64 flags = 0;
+	if (w->o.frame_is_entry >= 0 && frame_u8(b, w->o.frame_is_entry))
+		flags |= PYFRAME_ENTRY;
+	s->data[idx + 2] = (__u32)instr | flags;
 	w->n++;
 	w->frame = prev;
 	return 0;

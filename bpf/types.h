@@ -5,7 +5,10 @@
 #define MAX_KSTACK 127	/* PERF_MAX_STACK_DEPTH: what bpf_get_stack can return */
 #define MAX_USTACK 127
 #define MAX_PYFRAMES 128
-#define PYFRAME_WORDS 3 /* code, check, instr|flags */
+#define PYFRAME_WORDS 3 /* code, check, instr | PYFRAME_* << 32 */
+/* The root-most Python frame that its C-level eval call runs (3.11+): where
+ * the Python frames meet _PyEval_EvalFrameDefault on the native stack. */
+#define PYFRAME_ENTRY (1ULL << 32)
 #define DATA_WORDS (MAX_KSTACK + MAX_USTACK + MAX_PYFRAMES * PYFRAME_WORDS)
 
 /* verifier: clamp v to [0, max] in the very register the next access uses.
@@ -17,6 +20,7 @@ enum sample_kind {
 	KIND_CPU = 1,		/* a cpu-clock tick on a target thread */
 	KIND_OFFCPU = 2,	/* a finished off-CPU interval (value = ns) */
 	KIND_NEED_THREADS = 3,	/* a Python target ran a thread with no known thread state */
+	KIND_NEED_MAPS = 4,	/* a target ran code outside every mapping bprof knows of it */
 };
 
 enum sample_flags {
@@ -26,7 +30,13 @@ enum sample_flags {
 	FLAG_PY_TARGET = 1 << 3,	/* the process runs a known CPython */
 	FLAG_KSTACK_ERR = 1 << 4,
 	FLAG_USTACK_ERR = 1 << 5,
+	FLAG_USTACK_COMPLETE = 1 << 6,	/* the native walk reached the outermost frame (_start, clone) */
+	FLAG_USTACK_TABLES = 1 << 7,	/* the native walk used unwind tables (else frame pointers only) */
 };
+
+/* High bits of a user stack word: user addresses fit in 47 bits. */
+#define FRAME_BY_FP (1ULL << 63)	/* found by frame-pointer fallback, not by an unwind table */
+#define FRAME_ADDR_MASK ((1ULL << 56) - 1)
 
 /* Counters in the stats map, one slot each. Go names them in sampler.Stats. */
 enum stat_index {
@@ -41,6 +51,11 @@ enum stat_index {
 	STAT_OFFCPU_LOST,	/* off-CPU time that could not be recorded (maps full) */
 	STAT_SWITCHES,		/* context switches of target threads seen */
 	STAT_OFFCPU_NO_SLOT,	/* off-CPU stacks not kept: offcpu_stacks was full */
+	STAT_UNWIND_NO_TABLE,	/* native frames in a file whose table is not loaded (frame-pointer fallback) */
+	STAT_UNWIND_NO_MAPPING,	/* native walks that reached an address outside every known mapping */
+	STAT_UNWIND_UNSUPPORTED,	/* native frames with an unwind rule bprof cannot follow (fallback) */
+	STAT_UNWIND_TRUNCATED,	/* native walks stopped by the frame limit */
+	STAT_NEED_MAPS_SENT,	/* mapping refresh requests sent to user space */
 	STAT_MAX,
 };
 
@@ -78,11 +93,12 @@ struct py_offsets {
 	__s16 frame_owner;	/* 3.11+: owner (char); else -1 */
 	__s16 code_adaptive;	/* 3.11+: co_code_adaptive; else -1 */
 	__s16 code_check;	/* 8 bytes of the code object that identify it (co_firstlineno, ...) */
+	__s16 frame_is_entry;	/* 3.11: is_entry (bool); else -1 */
 	__u16 frame_size;	/* bytes to read per frame: covers every frame_* field */
 	__u8 instr_is_ptr;	/* 1: frame_instr is a pointer into the bytecode */
 	__u8 code_tag_mask;	/* low bits to clear from the code pointer (3.14 stack refs) */
 	__u8 skip_owner;	/* frames with owner >= this are entry shims to skip (3.12+: 3); 0xff none */
-	__u8 _pad[7];
+	__u8 _pad[1];
 };
 
 struct py_thread_key {
@@ -126,4 +142,42 @@ struct offcpu_total {
 	__u64 count;
 	__u32 pid;
 	__u32 _pad;
+};
+
+/* Native unwinding (unwind.h). One row of a file's table, built by pkg/unwind
+ * from .eh_frame: from pc up to the next row's pc, the caller's frame is found
+ * by this rule. 8 bytes, so a 2M-row table is 16 MiB. */
+enum unwind_kind {
+	UNW_NONE = 0,		/* no unwind information here */
+	UNW_RSP = 1,		/* CFA = rsp + 8*cfa */
+	UNW_RBP = 2,		/* CFA = rbp + 8*cfa */
+	UNW_PLT = 3,		/* PLT stub: CFA = rsp + 8, + 8 when (rip & 15) >= cfa */
+	UNW_SIGNAL = 4,		/* signal trampoline: registers in the ucontext at rsp */
+	UNW_END = 5,		/* outermost frame: the return address is undefined */
+	UNW_UNSUPPORTED = 6,	/* a rule the kernel side cannot follow */
+};
+
+struct unwind_row {
+	__u32 pc;	/* table-relative address (runtime pc - unwind_map.bias) */
+	__u8 kind;	/* enum unwind_kind */
+	__s8 rbp;	/* caller's rbp saved at CFA + 8*rbp; 0 = rbp unchanged */
+	__u16 cfa;	/* CFA offset in 8-byte units (UNW_PLT: the threshold) */
+};
+
+#define MAX_UNWIND_MAPS 512	/* executable mappings per process; a power of two */
+
+/* One executable mapping of a process and its file's rows in unwind_rows. */
+struct unwind_map {
+	__u64 start;	/* [start, end) in the process */
+	__u64 end;
+	__u64 bias;	/* runtime pc - bias = the pc the table's rows use */
+	__u32 rows;	/* first row in unwind_rows */
+	__u32 nrows;	/* 0: no table (not loaded yet, JIT, no .eh_frame): frame pointers */
+};
+
+struct unwind_proc {
+	__u32 n;	/* mappings used, sorted by start */
+	__u32 _pad;
+	__u64 last_refresh_ns;	/* rate limit for KIND_NEED_MAPS */
+	struct unwind_map maps[MAX_UNWIND_MAPS];
 };

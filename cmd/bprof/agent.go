@@ -26,6 +26,7 @@ type agentConfig struct {
 	py        agent.PyroscopeOptions // URL empty: no upload
 	logFormat string
 	noOffCPU  bool
+	fp        bool
 }
 
 func parseAgentFlags(args []string, stderr io.Writer) (*agentConfig, error) {
@@ -45,13 +46,14 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentConfig, error) {
 	group := fs.String("listen-group", "", "group owning the registration socket")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	noOffCPU := fs.Bool("no-offcpu", false, "CPU only: leave out the time threads spend off the CPU (wall)")
+	fp := fs.Bool("frame-pointers", false, "walk native stacks by frame pointers only, without .eh_frame unwind tables")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
-	c := &agentConfig{outputDir: *outDir, logFormat: *logFormat, noOffCPU: *noOffCPU}
+	c := &agentConfig{outputDir: *outDir, logFormat: *logFormat, noOffCPU: *noOffCPU, fp: *fp}
 	systemWide := len(*pids) == 0 && *listen == ""
 	if *outDir == "" && *url == "" {
 		return nil, usageError{errors.New("no destination: give --output-dir DIR or --upload-url URL")}
@@ -177,7 +179,7 @@ func runAgentContext(ctx context.Context, args []string, stderr io.Writer) error
 		}
 		opts.Sinks = append(opts.Sinks, py)
 	}
-	sess, err := profiler.NewSession(profiler.Options{Rate: opts.Rate, OffCPU: !c.noOffCPU, Warn: func(msg string) { log.Warn(msg) }})
+	sess, err := profiler.NewSession(profiler.Options{Rate: opts.Rate, OffCPU: !c.noOffCPU, FramePointers: c.fp, Warn: func(msg string) { log.Warn(msg) }})
 	if err != nil {
 		return err
 	}

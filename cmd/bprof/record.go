@@ -25,6 +25,7 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	rate := fs.IntP("rate", "r", 100, "samples per second of CPU time per thread")
 	out := fs.StringP("output", "o", "profile.pb.gz", "pprof file to write")
 	noOffCPU := fs.Bool("no-offcpu", false, "CPU only: leave out the time threads spend off the CPU (the wall/nanoseconds type)")
+	fp := fs.Bool("frame-pointers", false, "walk native stacks by frame pointers only, without .eh_frame unwind tables (cheaper; wrong below the first frame in code built without frame pointers)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -48,7 +49,7 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	}
 
 	warn := func(msg string) { fmt.Fprintf(stderr, "bprof: %s\n", msg) }
-	sess, err := profiler.NewSession(profiler.Options{Rate: *rate, OffCPU: !*noOffCPU, Warn: warn})
+	sess, err := profiler.NewSession(profiler.Options{Rate: *rate, OffCPU: !*noOffCPU, FramePointers: *fp, Warn: warn})
 	if err != nil {
 		return err
 	}

@@ -131,3 +131,27 @@ func (m *Memory) Close() error {
 	m.mem = nil
 	return err
 }
+
+// ReadVDSO returns a copy of the calling process's vDSO image, which the
+// kernel maps, identical, into every process: its unwind tables and symbols
+// serve for any target's [vdso] mapping.
+func ReadVDSO() ([]byte, error) {
+	ms, err := ReadMaps(os.Getpid())
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		if m.Path != "[vdso]" {
+			continue
+		}
+		if m.End-m.Start > 1<<20 {
+			return nil, fmt.Errorf("read vdso: mapping of %d bytes is implausible", m.End-m.Start)
+		}
+		img := make([]byte, m.End-m.Start)
+		if _, err := NewMemory(os.Getpid()).ReadAt(img, int64(m.Start)); err != nil {
+			return nil, fmt.Errorf("read vdso: %w", err)
+		}
+		return img, nil
+	}
+	return nil, fmt.Errorf("read vdso: no [vdso] mapping in this process")
+}

@@ -1,6 +1,8 @@
 package process
 
 import (
+	"bytes"
+	"debug/elf"
 	"os"
 	"testing"
 	"unsafe"
@@ -31,5 +33,30 @@ func TestMemorySelf(t *testing.T) {
 		if err := mem.Close(); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+func TestReadVDSO(t *testing.T) {
+	img, err := ReadVDSO()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.NewFile(bytes.NewReader(img))
+	if err != nil {
+		t.Fatalf("the vDSO image is not ELF: %v", err)
+	}
+	if f.Section(".eh_frame") == nil {
+		t.Errorf("the vDSO has no .eh_frame")
+	}
+	syms, err := f.DynamicSymbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, s := range syms {
+		found = found || s.Name == "__vdso_clock_gettime"
+	}
+	if !found {
+		t.Errorf("no __vdso_clock_gettime among the vDSO's %d symbols", len(syms))
 	}
 }

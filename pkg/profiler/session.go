@@ -26,6 +26,10 @@ type Options struct {
 	// Warn receives one-line warnings (an unsupported Python, a target that
 	// exited). Nil discards them.
 	Warn func(msg string)
+	// FramePointers walks native stacks by frame pointers only, without the
+	// unwind tables built from each file's .eh_frame: cheaper, and wrong
+	// below the first frame in code built without frame pointers.
+	FramePointers bool
 }
 
 // Session is one running profiler over a set of target processes.
@@ -36,6 +40,7 @@ type Session struct {
 	native  *symbolize.Native
 	kernel  *symbolize.Kernel
 	python  *symbolize.Python
+	unwind  *unwinder // nil with Options.FramePointers
 
 	mu      sync.Mutex
 	builder *export.Builder
@@ -45,6 +50,7 @@ type Session struct {
 	counts  Counts
 
 	frames  []symbolize.Frame
+	addrs   []uint64
 	blocked map[int]*blockedThread // by TID: off the CPU when their process was added
 	names   map[int]string         // thread names by TID
 
@@ -99,6 +105,9 @@ func NewSession(opts Options) (*Session, error) {
 		blocked: map[int]*blockedThread{},
 		names:   map[int]string{},
 	}
+	if !opts.FramePointers {
+		s.unwind = newUnwinder(smp, cache, opts.Warn)
+	}
 	s.builder = s.newBuilder()
 	s.start = time.Now()
 	// Parsing kallsyms and loading BPF leave garbage several times what stays;
@@ -130,6 +139,13 @@ func (s *Session) Add(pid int) error {
 	}
 	if s.opts.OffCPU {
 		s.snapshotBlocked(pid)
+	}
+	if s.unwind != nil {
+		// Before sampling starts, so that no sample of pid is walked by
+		// frame pointers for want of a table that is being built.
+		if err := s.unwind.load(pid); err != nil {
+			s.opts.Warn(fmt.Sprintf("process %d: native stacks by frame pointers only: %v", pid, err))
+		}
 	}
 	return s.sampler.AddTarget(pid)
 }
@@ -166,7 +182,11 @@ func (s *Session) Remove(pid int) error {
 	s.mu.Unlock()
 	s.python.Forget(pid)
 	s.native.Forget(pid)
-	return s.sampler.RemoveTarget(pid)
+	err := s.sampler.RemoveTarget(pid)
+	if s.unwind != nil {
+		s.unwind.forget(pid) // after the kernel let go of its mappings: its tables may be reused
+	}
+	return err
 }
 
 // Run reads and adds samples until ctx is done or every target has exited,
@@ -175,6 +195,9 @@ func (s *Session) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go s.watchTargets(ctx, cancel)
+	if s.unwind != nil {
+		go s.unwind.run(ctx.Done())
+	}
 
 	errc := make(chan error, 1)
 	s.stopping.Store(false)
@@ -241,6 +264,11 @@ func (s *Session) handle(smp *sampler.Sample) {
 	case sampler.KindNeedThreads:
 		s.refreshThreads(smp.PID)
 		return
+	case sampler.KindNeedMaps:
+		if s.unwind != nil {
+			s.unwind.requestRefresh(smp.PID)
+		}
+		return
 	case sampler.KindCPU:
 	case sampler.KindOffCPU:
 		frames := s.symbolize(smp)
@@ -271,7 +299,7 @@ func (s *Session) symbolize(smp *sampler.Sample) []symbolize.Frame {
 		f = append(f, export.Pseudo("[kernel stack unreadable]"))
 	}
 	nat := len(f)
-	f = s.native.Symbolize(smp.PID, smp.User, f)
+	f = s.nativeFrames(smp, f)
 	if smp.Flags&sampler.FlagPyTarget != 0 {
 		f = s.python.Interleave(smp.PID, f, nat, smp.Python, pyFlags(smp.Flags))
 	}
@@ -284,10 +312,39 @@ func (s *Session) symbolize(smp *sampler.Sample) []symbolize.Frame {
 
 func pyFlags(f sampler.Flags) symbolize.PyFlags {
 	return symbolize.PyFlags{
-		Truncated:     f&sampler.FlagPyTruncated != 0,
-		ReadError:     f&sampler.FlagPyReadErr != 0,
-		UnknownThread: f&sampler.FlagPyUnknownThread != 0,
+		Truncated:      f&sampler.FlagPyTruncated != 0,
+		ReadError:      f&sampler.FlagPyReadErr != 0,
+		UnknownThread:  f&sampler.FlagPyUnknownThread != 0,
+		NativeUnwound:  f&sampler.FlagUserTables != 0,
+		NativeComplete: f&sampler.FlagUserComplete != 0,
 	}
+}
+
+// fpMarker stands where a native walk went on by frame pointers: the frames
+// root-ward of it may be wrong in code built without them.
+var fpMarker = export.Pseudo("[frame pointers]")
+
+// nativeFrames names the user stack, with fpMarker before the first frame
+// found by frame pointers rather than by an unwind table.
+func (s *Session) nativeFrames(smp *sampler.Sample, dst []symbolize.Frame) []symbolize.Frame {
+	addrs := s.addrs[:0]
+	fpFrom := -1
+	for i, w := range smp.User {
+		if w&sampler.FrameByFP != 0 && fpFrom < 0 {
+			fpFrom = i
+		}
+		addrs = append(addrs, sampler.FrameAddr(w))
+	}
+	s.addrs = addrs
+	if smp.Flags&sampler.FlagUserTables == 0 && len(addrs) > 1 {
+		fpFrom = 1 // no tables for this process (yet): all by frame pointers
+	}
+	if fpFrom < 0 {
+		return s.native.Symbolize(smp.PID, addrs, dst)
+	}
+	dst = s.native.Symbolize(smp.PID, addrs[:fpFrom], dst)
+	dst = append(dst, fpMarker)
+	return s.native.SymbolizeFrom(smp.PID, addrs[fpFrom:], fpFrom, dst)
 }
 
 // watchTargets notices targets that exit, warns once for each, and ends the
@@ -357,6 +414,14 @@ func (s *Session) Stats() (sampler.Stats, error) { return s.sampler.Stats() }
 
 // Close detaches and unloads everything.
 func (s *Session) Close() error { return s.sampler.Close() }
+
+// UnwindStats says how many files have unwind tables loaded.
+func (s *Session) UnwindStats() UnwindStats {
+	if s.unwind == nil {
+		return UnwindStats{}
+	}
+	return s.unwind.snapshot()
+}
 
 // ProgramStats returns the BPF programs' kernel run counts and run times.
 func (s *Session) ProgramStats() (map[string]*ebpf.ProgramStats, error) {

@@ -10,6 +10,9 @@ type FrameRef struct {
 	Code  uint64 // the code object
 	Instr int32  // instruction offset, as Line expects it for the version
 	Check uint64 // 8 bytes of the code object at Offsets.CheckOffset
+	// Entry marks the root-most frame that its C-level eval call runs
+	// (3.11+; set by the BPF walker). Before 3.11 every frame is one.
+	Entry bool
 }
 
 // Stack walks the frames of the thread state at tstate, innermost first, at

@@ -51,17 +51,17 @@ type profilePyOffsets struct {
 	FrameOwner    int16
 	CodeAdaptive  int16
 	CodeCheck     int16
+	FrameIsEntry  int16
 	FrameSize     uint16
 	InstrIsPtr    uint8
 	CodeTagMask   uint8
 	SkipOwner     uint8
-	Pad           [7]uint8
+	Pad           [1]uint8
 }
 
 type profilePyProc struct {
 	_             structs.HostLayout
 	Off           profilePyOffsets
-	_             [4]byte
 	LastRefreshNs uint64
 }
 
@@ -101,6 +101,31 @@ type profileSampleHdr struct {
 	Comm      [16]int8
 }
 
+type profileUnwindMap struct {
+	_     structs.HostLayout
+	Start uint64
+	End   uint64
+	Bias  uint64
+	Rows  uint32
+	Nrows uint32
+}
+
+type profileUnwindProc struct {
+	_             structs.HostLayout
+	N             uint32
+	Pad           uint32
+	LastRefreshNs uint64
+	Maps          [512]profileUnwindMap
+}
+
+type profileUnwindRow struct {
+	_    structs.HostLayout
+	Pc   uint32
+	Kind uint8
+	Rbp  int8
+	Cfa  uint16
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -116,6 +141,8 @@ const (
 	profileMapScratch        = "scratch"
 	profileMapStats          = "stats"
 	profileMapTargets        = "targets"
+	profileMapUnwindProcs    = "unwind_procs"
+	profileMapUnwindRows     = "unwind_rows"
 	profileProgBprofCpu      = "bprof_cpu"
 	profileProgBprofSwitch   = "bprof_switch"
 	profileVarCaptureEveryNs = "capture_every_ns"
@@ -183,6 +210,8 @@ type profileMapSpecs struct {
 	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
 	Stats         *ebpf.MapSpec `ebpf:"stats"`
 	Targets       *ebpf.MapSpec `ebpf:"targets"`
+	UnwindProcs   *ebpf.MapSpec `ebpf:"unwind_procs"`
+	UnwindRows    *ebpf.MapSpec `ebpf:"unwind_rows"`
 }
 
 // profileVariableSpecs contains global variables before they are loaded into the kernel.
@@ -224,6 +253,8 @@ type profileMaps struct {
 	Scratch       *ebpf.Map `ebpf:"scratch"`
 	Stats         *ebpf.Map `ebpf:"stats"`
 	Targets       *ebpf.Map `ebpf:"targets"`
+	UnwindProcs   *ebpf.Map `ebpf:"unwind_procs"`
+	UnwindRows    *ebpf.Map `ebpf:"unwind_rows"`
 }
 
 func (m *profileMaps) Close() error {
@@ -239,6 +270,8 @@ func (m *profileMaps) Close() error {
 		m.Scratch,
 		m.Stats,
 		m.Targets,
+		m.UnwindProcs,
+		m.UnwindRows,
 	)
 }
 

@@ -20,6 +20,7 @@ type PyLayout struct {
 	FrameOwner    int16 // -1 before 3.11
 	CodeAdaptive  int16 // 3.11+ co_code_adaptive, else -1
 	CodeCheck     int16 // 8 bytes of the code object compared by user space
+	FrameIsEntry  int16 // 3.11 is_entry, else -1
 	FrameSize     uint16
 	InstrIsPtr    bool
 	CodeTagMask   uint8
@@ -41,6 +42,7 @@ func (s *Sampler) SetPython(pid int, l PyLayout) error {
 		FrameOwner:    l.FrameOwner,
 		CodeAdaptive:  l.CodeAdaptive,
 		CodeCheck:     l.CodeCheck,
+		FrameIsEntry:  l.FrameIsEntry,
 		FrameSize:     l.FrameSize,
 		CodeTagMask:   l.CodeTagMask,
 		SkipOwner:     l.SkipOwner,
@@ -101,6 +103,7 @@ func LayoutFor(o *python.Offsets) (PyLayout, error) {
 		FrameOwner:    int16(o.FrameOwner),
 		CodeAdaptive:  int16(o.CodeAdaptive),
 		CodeCheck:     int16(o.CheckOffset),
+		FrameIsEntry:  int16(o.FrameIsEntry),
 		SkipOwner:     0xff,
 	}
 	switch {
@@ -132,6 +135,9 @@ func LayoutFor(o *python.Offsets) (PyLayout, error) {
 	}
 	if o.FrameOwner >= 0 {
 		end = max(end, o.FrameOwner+1)
+	}
+	if o.FrameIsEntry >= 0 {
+		end = max(end, o.FrameIsEntry+1)
 	}
 	l.FrameSize = uint16((end + 7) &^ 7)
 	return l, nil

@@ -15,6 +15,7 @@ const (
 	KindCPU         Kind = 1 // a cpu-clock tick on a target thread
 	KindOffCPU      Kind = 2 // a finished off-CPU interval
 	KindNeedThreads Kind = 3 // a Python target ran a thread whose state is unknown
+	KindNeedMaps    Kind = 4 // a target ran code outside every mapping the sampler knows of it
 )
 
 // Flags carry what the BPF program could not do for a sample.
@@ -27,7 +28,16 @@ const (
 	FlagPyTarget        Flags = 1 << 3 // the process is a registered CPython
 	FlagKernelStackErr  Flags = 1 << 4
 	FlagUserStackErr    Flags = 1 << 5
+	FlagUserComplete    Flags = 1 << 6 // the native walk reached the outermost frame
+	FlagUserTables      Flags = 1 << 7 // the native walk used unwind tables
 )
+
+// FrameByFP marks a user stack address found by the frame-pointer fallback
+// rather than an unwind table; FrameAddr clears it.
+const FrameByFP = 1 << 63
+
+// FrameAddr is the address of a user stack word, without its marks.
+func FrameAddr(w uint64) uint64 { return w & (1<<56 - 1) }
 
 // Sample is one decoded record from the ring buffer. Stacks are leaf first.
 type Sample struct {
@@ -49,6 +59,7 @@ type Sample struct {
 const (
 	hdrSize     = 72
 	pyWords     = 3
+	pyEntry     = 1 << 32 // PYFRAME_ENTRY
 	maxDataWord = 127 + 127 + 128*pyWords
 )
 
@@ -106,7 +117,8 @@ func Decode(raw []byte) (Sample, error) {
 		base := klen + ulen
 		for i := range s.Python {
 			w := base + i*pyWords
-			s.Python[i] = python.FrameRef{Code: word(w), Check: word(w + 1), Instr: int32(word(w + 2))}
+			info := word(w + 2)
+			s.Python[i] = python.FrameRef{Code: word(w), Check: word(w + 1), Instr: int32(uint32(info)), Entry: info&pyEntry != 0}
 		}
 	}
 	return s, nil

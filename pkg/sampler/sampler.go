@@ -29,7 +29,15 @@ type Config struct {
 	// MinOffCPU is the shortest wait sent as a sample with its stack; shorter
 	// waits are summed per thread (see OffCPUTotals). 0 means 1 ms.
 	MinOffCPU time.Duration
+	// UnwindRows is how many unwind-table rows (8 bytes each, kernel memory)
+	// all loaded files may use together; 0 means DefaultUnwindRows.
+	UnwindRows int
 }
+
+// DefaultUnwindRows holds the tables of a Python process with its usual
+// libraries (libpython ~100k rows, libc ~20k, libcrypto ~80k) many times
+// over: 16 MiB of kernel memory.
+const DefaultUnwindRows = 2 << 20
 
 // pollInterval bounds how long a sample may wait in the ring buffer.
 const pollInterval = 20 * time.Millisecond
@@ -57,6 +65,8 @@ type Sampler struct {
 	shortMu sync.Mutex
 	reader  *ringbuf.Reader
 	rec     ringbuf.Record
+	rowsMu  sync.Mutex
+	rows    *rowAlloc // runs of unwind_rows in use; guarded by rowsMu
 }
 
 // New loads the BPF programs and starts sampling on every online CPU. Nothing
@@ -83,13 +93,20 @@ func New(cfg Config) (*Sampler, error) {
 		return nil, fmt.Errorf("read embedded BPF object: %w", err)
 	}
 	spec.Maps["samples"].MaxEntries = uint32(cfg.RingBytes)
+	if cfg.UnwindRows == 0 {
+		cfg.UnwindRows = DefaultUnwindRows
+	}
+	if cfg.UnwindRows < 1 || cfg.UnwindRows > 1<<24 {
+		return nil, fmt.Errorf("unwind table size %d rows out of range: use 1 to %d", cfg.UnwindRows, 1<<24)
+	}
+	spec.Maps["unwind_rows"].MaxEntries = uint32(cfg.UnwindRows)
 	if cfg.MinOffCPU == 0 {
 		cfg.MinOffCPU = time.Millisecond
 	}
 	if err := spec.Variables["min_offcpu_ns"].Set(uint64(cfg.MinOffCPU)); err != nil {
 		return nil, fmt.Errorf("set off-CPU threshold: %w", err)
 	}
-	s := &Sampler{cfg: cfg, short: map[uint32]shortSeen{}}
+	s := &Sampler{cfg: cfg, short: map[uint32]shortSeen{}, rows: newRowAlloc(uint32(cfg.UnwindRows))}
 	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
 		return nil, loadError(err)
 	}

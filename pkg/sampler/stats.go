@@ -19,6 +19,11 @@ type Stats struct {
 	OffCPULost        uint64 // off-CPU intervals not recorded: a map was full
 	Switches          uint64 // context switches of target threads seen
 	OffCPUNoSlot      uint64 // off-CPU stacks not kept: too many threads blocked at once
+	UnwindNoTable     uint64 // native frames in a file with no unwind table loaded (frame-pointer fallback)
+	UnwindNoMapping   uint64 // native walks that reached an address in no known mapping
+	UnwindUnsupported uint64 // native frames whose unwind rule the kernel side cannot follow (fallback)
+	UnwindTruncated   uint64 // native walks stopped by the frame limit
+	MapsRefreshes     uint64 // requests to user space to re-read a target's mappings
 }
 
 // Lost is the number of samples taken but not delivered.
@@ -31,6 +36,7 @@ func (s *Sampler) Stats() (Stats, error) {
 		&st.Samples, &st.RingFull, &st.KernelStackErrors, &st.UserStackErrors,
 		&st.PyReadErrors, &st.PyTruncated, &st.PyUnknownThreads, &st.ThreadRefreshes,
 		&st.OffCPULost, &st.Switches, &st.OffCPUNoSlot,
+		&st.UnwindNoTable, &st.UnwindNoMapping, &st.UnwindUnsupported, &st.UnwindTruncated, &st.MapsRefreshes,
 	}
 	if int(s.objs.Stats.MaxEntries()) != len(fields) {
 		return st, fmt.Errorf("read stats: BPF has %d counters, Go knows %d", s.objs.Stats.MaxEntries(), len(fields))

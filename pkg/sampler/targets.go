@@ -27,6 +27,7 @@ func (s *Sampler) RemoveTarget(pid int) error {
 	}
 	errs = append(errs, s.SetPythonThreads(pid, nil))
 	errs = append(errs, s.forgetOffCPU(pid))
+	errs = append(errs, s.forgetUnwind(pid))
 	return errors.Join(errs...)
 }
 

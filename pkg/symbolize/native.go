@@ -65,12 +65,19 @@ func NewNative(cache *process.Cache) *Native {
 // call and per minRefresh) when an address falls outside every known
 // mapping, which a newly loaded library does.
 func (n *Native) Symbolize(pid int, addrs []uint64, dst []Frame) []Frame {
+	return n.SymbolizeFrom(pid, addrs, 0, dst)
+}
+
+// SymbolizeFrom is Symbolize for the part of a stack that starts at its
+// first-th frame: only the stack's first frame is where the thread was, the
+// others are return addresses.
+func (n *Native) SymbolizeFrom(pid int, addrs []uint64, first int, dst []Frame) []Frame {
 	pm := n.proc(pid)
 	pm.mu.Lock()
 	defer pm.mu.Unlock()
 	refreshed := pm.ensureLoaded(pid)
 	for i, addr := range addrs {
-		look := lookupAddr(i, addr)
+		look := lookupAddr(first+i, addr)
 		mp := pm.find(look)
 		if mp == nil && !refreshed && time.Since(pm.lastRefresh) >= minRefresh {
 			pm.refresh(pid)

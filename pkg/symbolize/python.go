@@ -9,6 +9,7 @@ import (
 
 	"github.com/bprof/bprof/pkg/process"
 	"github.com/bprof/bprof/pkg/python"
+	"github.com/bprof/bprof/pkg/unwind"
 )
 
 // PyFlags are what the BPF walker reported about a sample's Python stack.
@@ -16,6 +17,11 @@ type PyFlags struct {
 	Truncated     bool // deeper than the walk's limit: a [truncated] frame ends the stack
 	ReadError     bool // a frame could not be read: the stack ends early
 	UnknownThread bool // a Python process, but the thread's state was unknown
+	// NativeUnwound: the native frames came from unwind tables, so the
+	// interpreter's eval-loop frames among them are where Python frames go.
+	NativeUnwound bool
+	// NativeComplete: the native walk reached the outermost frame.
+	NativeComplete bool
 }
 
 // Python names Python frames: it finds the interpreter of each target, lists
@@ -32,7 +38,10 @@ type pyProc struct {
 	interp *python.Interpreter
 	mem    *process.Memory
 	path   string // the interpreter's file as /proc/PID/maps names it
-	codes  map[codeKey]*python.Code
+	// [evalLo, evalHi) holds the bytecode loop, _PyEval_EvalFrameDefault
+	// (runtime addresses; 0, 0 when unknown).
+	evalLo, evalHi uint64
+	codes          map[codeKey]*python.Code
 }
 
 type codeKey struct{ addr, check uint64 }
@@ -92,6 +101,11 @@ func (p *Python) Attach(pid int) (in *python.Interpreter, threads map[uint64]uin
 		return nil, nil, fmt.Errorf("process %d: %w; profiling it with native frames only", pid, err)
 	}
 	pp := &pyProc{interp: in, mem: mem, path: m.Path, codes: map[codeKey]*python.Code{}}
+	// The bytecode loop is the interpreter's largest function: that finds it
+	// where a stripped build's LTO left it as an unnamed clone.
+	if t, err := unwind.Parse(ef); err == nil && t.Largest.End > t.Largest.Start {
+		pp.evalLo, pp.evalHi = t.Largest.Start+bias, t.Largest.End+bias
+	}
 	p.mu.Lock()
 	p.procs[pid] = pp
 	p.mu.Unlock()
@@ -131,10 +145,12 @@ func (p *Python) proc(pid int) *pyProc {
 
 // Interleave turns frames (kernel and native frames, leaf first, native ones
 // from index nat on) plus the Python frames the walker recorded into one
-// stack: the native frames above the interpreter and its leaf-most frame, then
-// the Python frames from leaf to root. Native frames below are dropped: without
-// unwind tables they are not reliable (frame pointers are off in CPython
-// builds), and the Python frames say what the interpreter was running.
+// stack, leaf first, as the program nests. When the native frames came from
+// unwind tables, each group of Python frames goes right above (callee-side
+// of) the eval-loop frame that runs it (see interleaveEval). Otherwise the
+// native frames below the interpreter's leaf-most frame are dropped, as a
+// frame-pointer walk through CPython is not reliable, and the Python frames
+// follow it.
 func (p *Python) Interleave(pid int, frames []Frame, nat int, py []python.FrameRef, flags PyFlags) []Frame {
 	pp := p.proc(pid)
 	if pp == nil || (len(py) == 0 && !flags.ReadError && !flags.Truncated) {
@@ -142,6 +158,11 @@ func (p *Python) Interleave(pid int, frames []Frame, nat int, py []python.FrameR
 			frames = append(frames, pseudo("[unknown python thread]"))
 		}
 		return frames
+	}
+	if flags.NativeUnwound {
+		if out, ok := p.interleaveEval(pp, frames, nat, py, flags); ok {
+			return out
+		}
 	}
 	cut := len(frames)
 	for i := nat; i < len(frames); i++ {

@@ -1,0 +1,129 @@
+package sampler
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/cilium/ebpf"
+)
+
+// UnwindRow is one row of a file's unwind table in the form the BPF walker
+// reads (bpf/types.h, struct unwind_row): from PC up to the next row's PC,
+// the caller's frame is found by this rule. pkg/unwind builds them.
+type UnwindRow struct {
+	PC   uint32 // relative to the table's base (see UnwindMapping.Bias)
+	Kind uint8  // unwind.Kind
+	RBP  int8   // caller's rbp saved at CFA + 8*RBP; 0: unchanged
+	CFA  uint16 // CFA offset in 8-byte units; the threshold for PLT rows
+}
+
+// UnwindTable is where a file's rows live in the kernel's table.
+type UnwindTable struct{ Start, Len uint32 }
+
+// UnwindMapping is an executable mapping of a target and the table that
+// covers it; a zero Table means frame pointers for that code.
+type UnwindMapping struct {
+	Start, End uint64 // [Start, End) in the target
+	Bias       uint64 // a runtime pc minus Bias is the PC its rows use
+	Table      UnwindTable
+}
+
+// MaxUnwindMappings is how many executable mappings of one process the BPF
+// walker knows; code in others is walked by frame pointers.
+const MaxUnwindMappings = 512
+
+// LoadUnwindTable copies a file's rows, sorted by PC, into the kernel.
+// The rows stay until FreeUnwindTable.
+func (s *Sampler) LoadUnwindTable(rows []UnwindRow) (UnwindTable, error) {
+	if len(rows) == 0 {
+		return UnwindTable{}, nil
+	}
+	s.rowsMu.Lock()
+	start, ok := s.rows.alloc(uint32(len(rows)))
+	used, size := s.rows.used, s.rows.size
+	s.rowsMu.Unlock()
+	if !ok {
+		return UnwindTable{}, fmt.Errorf("load unwind table of %d rows: %d of %d rows in use; raise the limit with --unwind-rows", len(rows), used, size)
+	}
+	t := UnwindTable{Start: start, Len: uint32(len(rows))}
+	const chunk = 1 << 14
+	keys := make([]uint32, min(chunk, len(rows)))
+	vals := make([]profileUnwindRow, len(keys))
+	for off := 0; off < len(rows); off += chunk {
+		n := min(chunk, len(rows)-off)
+		for i := range n {
+			r := rows[off+i]
+			keys[i] = start + uint32(off+i)
+			vals[i] = profileUnwindRow{Pc: r.PC, Kind: r.Kind, Rbp: r.RBP, Cfa: r.CFA}
+		}
+		if _, err := s.objs.UnwindRows.BatchUpdate(keys[:n], vals[:n], nil); err != nil {
+			s.FreeUnwindTable(t)
+			return UnwindTable{}, fmt.Errorf("load unwind table rows %d..%d: %w", start+uint32(off), start+uint32(off+n), err)
+		}
+	}
+	return t, nil
+}
+
+// FreeUnwindTable gives a table's rows back. No mapping may still use it.
+func (s *Sampler) FreeUnwindTable(t UnwindTable) {
+	if t.Len == 0 {
+		return
+	}
+	s.rowsMu.Lock()
+	s.rows.free(t.Start, t.Len)
+	s.rowsMu.Unlock()
+}
+
+// UnwindRowsUsed returns the rows in use and the table's size.
+func (s *Sampler) UnwindRowsUsed() (used, size int) {
+	s.rowsMu.Lock()
+	defer s.rowsMu.Unlock()
+	return int(s.rows.used), int(s.rows.size)
+}
+
+// SetUnwindMappings replaces what the native walker knows of pid's code.
+// From then on pid's user stacks are walked by unwind tables, with frame
+// pointers for code no table covers. Mappings beyond MaxUnwindMappings
+// are left out (walked by frame pointers); it returns how many.
+func (s *Sampler) SetUnwindMappings(pid int, ms []UnwindMapping) (dropped int, err error) {
+	ms = slices.Clone(ms)
+	slices.SortFunc(ms, func(a, b UnwindMapping) int { return cmpU64(a.Start, b.Start) })
+	if len(ms) > MaxUnwindMappings {
+		dropped = len(ms) - MaxUnwindMappings
+		ms = ms[:MaxUnwindMappings]
+	}
+	var p profileUnwindProc
+	p.N = uint32(len(ms))
+	for i, m := range ms {
+		if m.End <= m.Start {
+			return dropped, fmt.Errorf("set unwind mappings of %d: empty mapping at %#x", pid, m.Start)
+		}
+		if i > 0 && m.Start < ms[i-1].End {
+			return dropped, fmt.Errorf("set unwind mappings of %d: mappings at %#x and %#x overlap", pid, ms[i-1].Start, m.Start)
+		}
+		p.Maps[i] = profileUnwindMap{Start: m.Start, End: m.End, Bias: m.Bias, Rows: m.Table.Start, Nrows: m.Table.Len}
+	}
+	if err := s.objs.UnwindProcs.Put(uint32(pid), &p); err != nil {
+		return dropped, fmt.Errorf("set unwind mappings of %d: %w", pid, err)
+	}
+	return dropped, nil
+}
+
+// forgetUnwind drops pid's mappings: its stacks go back to frame pointers.
+func (s *Sampler) forgetUnwind(pid int) error {
+	if err := s.objs.UnwindProcs.Delete(uint32(pid)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("forget unwind mappings of %d: %w", pid, err)
+	}
+	return nil
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
