@@ -24,9 +24,25 @@
 #define UC_RSP_WORD 5
 #define UC_RIP_WORD 6
 
+/* The saved registers of one frame, read in one go (see unwind_step). */
+#define SAVE_WORDS 16
+
+struct unwind_scratch {
+	__u64 w[SAVE_WORDS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct unwind_scratch);
+} unwind_scratch SEC(".maps");
+
 struct unwind_walk {
 	struct sample *s;
 	struct unwind_proc *proc;
+	struct unwind_map *last;	/* the mapping of the previous frame: often the next one's too */
+	struct unwind_scratch *buf;
 	__u64 pc, sp, bp;
 	__u64 mark;		/* FRAME_BY_FP when the current pc came from a fallback step */
 	__u32 base;		/* first data[] word of the user stack */
@@ -109,7 +125,10 @@ static long unwind_step(__u64 i, struct unwind_walk *w)
 	/* A return address is one past the call, which may be the first byte of
 	 * the next function (calls to noreturn functions): look up the call. */
 	__u64 pc = w->exact ? w->pc : w->pc - 1;
-	struct unwind_map *m = find_map(w->proc, pc);
+	struct unwind_map *m = w->last;
+	if (!m || pc < m->start || pc >= m->end)
+		m = find_map(w->proc, pc);
+	w->last = m;
 	if (!m) {
 		if (!w->fell_back)
 			w->need_maps = 1;
@@ -147,17 +166,21 @@ static long unwind_step(__u64 i, struct unwind_walk *w)
 		if (cfa <= w->sp)
 			return 1;
 		__u64 ra, bp = w->bp;
-		if (r->rbp == -2) {
-			/* the usual push rbp right after the call: one read for both */
-			__u64 pair[2];
-			if (bpf_probe_read_user(pair, sizeof(pair), (void *)(cfa - 16)))
+		__s32 save = r->rbp;
+		if (save < 0 && save >= -SAVE_WORDS) {
+			/* rbp is pushed among the first registers: one read from its
+			 * slot up to the return address gets both (a probe read costs
+			 * far more than the bytes it copies) */
+			__u64 size = (__u64)(-save) * 8;
+			clamp_le(size, SAVE_WORDS * 8); /* verifier */
+			if (size < 8 || bpf_probe_read_user(w->buf->w, size, (void *)(cfa - size)))
 				return 1;
-			bp = pair[0];
-			ra = pair[1];
+			bp = w->buf->w[0];
+			ra = w->buf->w[((size >> 3) - 1) & (SAVE_WORDS - 1)];
 		} else {
 			if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8)))
 				return 1;
-			if (r->rbp && bpf_probe_read_user(&bp, sizeof(bp), (void *)(cfa + (__s64)r->rbp * 8)))
+			if (save && bpf_probe_read_user(&bp, sizeof(bp), (void *)(cfa + (__s64)save * 8)))
 				return 1;
 		}
 		w->sp = cfa;
@@ -191,9 +214,13 @@ static __always_inline void ask_for_maps(struct sample *s, struct unwind_proc *p
 static __always_inline __u32 unwind_user_stack(struct sample *s, struct unwind_proc *proc, __u32 base,
 					       __u64 ip, __u64 sp, __u64 bp)
 {
+	__u32 zero = 0;
 	struct unwind_walk w = {
 		.s = s, .proc = proc, .pc = ip, .sp = sp, .bp = bp, .base = base, .exact = 1,
 	};
+	w.buf = bpf_map_lookup_elem(&unwind_scratch, &zero);
+	if (!w.buf)
+		return 0;
 	bpf_loop(MAX_USTACK, unwind_step, &w, 0);
 	s->hdr.flags |= FLAG_USTACK_TABLES;
 	if (w.done)

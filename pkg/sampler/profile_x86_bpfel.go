@@ -13,6 +13,16 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type profileCodeCache struct {
+	_ structs.HostLayout
+	E [1024]struct {
+		_     structs.HostLayout
+		Code  uint64
+		Check uint64
+		Time  uint64
+	}
+}
+
 type profileOffcpuKey struct {
 	_    structs.HostLayout
 	Tid  uint32
@@ -126,10 +136,16 @@ type profileUnwindRow struct {
 	Cfa  uint16
 }
 
+type profileUnwindScratch struct {
+	_ structs.HostLayout
+	W [16]uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	profileMapCodeCache      = "code_cache"
 	profileMapOffcpuEpoch    = "offcpu_epoch"
 	profileMapOffcpuStacks   = "offcpu_stacks"
 	profileMapOffcpuThreads  = "offcpu_threads"
@@ -143,6 +159,7 @@ const (
 	profileMapTargets        = "targets"
 	profileMapUnwindProcs    = "unwind_procs"
 	profileMapUnwindRows     = "unwind_rows"
+	profileMapUnwindScratch  = "unwind_scratch"
 	profileProgBprofCpu      = "bprof_cpu"
 	profileProgBprofSwitch   = "bprof_switch"
 	profileVarCaptureEveryNs = "capture_every_ns"
@@ -199,6 +216,7 @@ type profileProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type profileMapSpecs struct {
+	CodeCache     *ebpf.MapSpec `ebpf:"code_cache"`
 	OffcpuEpoch   *ebpf.MapSpec `ebpf:"offcpu_epoch"`
 	OffcpuStacks  *ebpf.MapSpec `ebpf:"offcpu_stacks"`
 	OffcpuThreads *ebpf.MapSpec `ebpf:"offcpu_threads"`
@@ -212,6 +230,7 @@ type profileMapSpecs struct {
 	Targets       *ebpf.MapSpec `ebpf:"targets"`
 	UnwindProcs   *ebpf.MapSpec `ebpf:"unwind_procs"`
 	UnwindRows    *ebpf.MapSpec `ebpf:"unwind_rows"`
+	UnwindScratch *ebpf.MapSpec `ebpf:"unwind_scratch"`
 }
 
 // profileVariableSpecs contains global variables before they are loaded into the kernel.
@@ -242,6 +261,7 @@ func (o *profileObjects) Close() error {
 //
 // It can be passed to loadProfileObjects or ebpf.CollectionSpec.LoadAndAssign.
 type profileMaps struct {
+	CodeCache     *ebpf.Map `ebpf:"code_cache"`
 	OffcpuEpoch   *ebpf.Map `ebpf:"offcpu_epoch"`
 	OffcpuStacks  *ebpf.Map `ebpf:"offcpu_stacks"`
 	OffcpuThreads *ebpf.Map `ebpf:"offcpu_threads"`
@@ -255,10 +275,12 @@ type profileMaps struct {
 	Targets       *ebpf.Map `ebpf:"targets"`
 	UnwindProcs   *ebpf.Map `ebpf:"unwind_procs"`
 	UnwindRows    *ebpf.Map `ebpf:"unwind_rows"`
+	UnwindScratch *ebpf.Map `ebpf:"unwind_scratch"`
 }
 
 func (m *profileMaps) Close() error {
 	return _ProfileClose(
+		m.CodeCache,
 		m.OffcpuEpoch,
 		m.OffcpuStacks,
 		m.OffcpuThreads,
@@ -272,6 +294,7 @@ func (m *profileMaps) Close() error {
 		m.Targets,
 		m.UnwindProcs,
 		m.UnwindRows,
+		m.UnwindScratch,
 	)
 }
 
