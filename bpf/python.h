@@ -10,14 +10,21 @@
  * unbounded work (strings, line tables) that does not belong here. */
 #pragma once
 
-#define PY_FRAME_BUF 128	/* bytes read per frame: the largest py_offsets.frame_size */
+#define PY_FRAME_BUF 128	/* the largest py_offsets.frame_size */
+#define PY_WINDOW 2048		/* bytes of frames read at once (3.11+); a power of two */
+#define PAGE_MASK_4K (~4095ULL)
 #define PY_REFRESH_NS (250 * 1000 * 1000ULL) /* at most 4 thread refreshes a second per process */
 
-/* One frame read, kept off the BPF stack so variable offsets into it stay in a map value. */
+/* Frames as read from the target. 3.11+ keeps frames on its own stack of
+ * contiguous chunks, a caller just below its callee, so one read of up to
+ * PY_WINDOW bytes below a frame usually holds the next several frames too: a
+ * probe read costs far more than the bytes it copies. Earlier versions'
+ * frames are heap objects: one read a frame. Kept in a map value so variable
+ * offsets into it are bounded by a mask. */
 struct py_scratch {
 	union {
-		__u64 words[PY_FRAME_BUF / 8];
-		__u8 bytes[PY_FRAME_BUF];
+		__u64 words[PY_WINDOW / 8];
+		__u8 bytes[PY_WINDOW];
 	};
 };
 
@@ -54,17 +61,18 @@ struct {
 	__type(value, struct code_cache);
 } code_cache SEC(".maps");
 
-/* Read the pointer-sized field at a table offset in the frame buffer. Every
- * such field is 8-byte aligned in every CPython (user space checks), so the
- * index is a mask away from the offset. verifier: the mask alone bounds it. */
-static __always_inline __u64 frame_u64(struct py_scratch *b, __s16 off)
+/* Read the pointer-sized field at a table offset of the frame that starts
+ * cur bytes into the window. Every such field is 8-byte aligned in every
+ * CPython (user space checks), and so are frames. verifier: the mask alone
+ * bounds the index. */
+static __always_inline __u64 frame_u64(struct py_scratch *b, __u32 cur, __s16 off)
 {
-	return b->words[((__u32)off >> 3) & (PY_FRAME_BUF / 8 - 1)];
+	return b->words[((cur + (__u32)off) >> 3) & (PY_WINDOW / 8 - 1)];
 }
 
-static __always_inline __u8 frame_u8(struct py_scratch *b, __s16 off)
+static __always_inline __u8 frame_u8(struct py_scratch *b, __u32 cur, __s16 off)
 {
-	return b->bytes[(__u32)off & (PY_FRAME_BUF - 1)];
+	return b->bytes[(cur + (__u32)off) & (PY_WINDOW - 1)];
 }
 
 static __always_inline void ask_for_threads(struct sample *s, struct py_proc *proc)
@@ -89,6 +97,8 @@ struct py_walk {
 	struct code_cache *cache;
 	struct py_offsets o;
 	__u64 frame;	/* next frame to read; 0 at the root */
+	__u64 win_lo;	/* target address of the window's first byte */
+	__u32 win_len;	/* bytes in the window (0: empty) */
 	__u32 base;	/* first data[] word for Python frames */
 	__u32 n;	/* frames written */
 	__u32 size;	/* bytes to read per frame */
@@ -105,13 +115,29 @@ static long py_step(__u64 i, struct py_walk *w)
 	__u32 size = w->size;
 	if (size == 0 || size > PY_FRAME_BUF) /* verifier */
 		return 1;
-	if (bpf_probe_read_user(b->bytes, size, (void *)w->frame)) {
-		w->err = 1;
-		return 1;
+	if (w->frame < w->win_lo || w->frame + size > w->win_lo + w->win_len) {
+		/* Not in the window: read this frame and, on 3.11+, what lies
+		 * below it in the same page (never a lower page: it may be
+		 * unmapped, and then the whole read would fail). */
+		__u64 lo = w->frame;
+		if (w->o.frame_owner >= 0) {
+			lo = w->frame + size - PY_WINDOW;
+			if (lo < (w->frame & PAGE_MASK_4K) || lo > w->frame)
+				lo = w->frame & PAGE_MASK_4K;
+		}
+		__u64 len = w->frame + size - lo;
+		clamp_le(len, PY_WINDOW); /* verifier */
+		if (len < size || bpf_probe_read_user(b->bytes, len, (void *)lo)) {
+			w->err = 1;
+			return 1;
+		}
+		w->win_lo = lo;
+		w->win_len = len;
 	}
-	__u64 code = frame_u64(b, w->o.frame_code) & ~(__u64)w->o.code_tag_mask;
-	__u64 prev = frame_u64(b, w->o.frame_previous);
-	if (w->o.frame_owner >= 0 && frame_u8(b, w->o.frame_owner) >= w->o.skip_owner) {
+	__u32 cur = w->frame - w->win_lo;
+	__u64 code = frame_u64(b, cur, w->o.frame_code) & ~(__u64)w->o.code_tag_mask;
+	__u64 prev = frame_u64(b, cur, w->o.frame_previous);
+	if (w->o.frame_owner >= 0 && frame_u8(b, cur, w->o.frame_owner) >= w->o.skip_owner) {
 		/* An entry shim (3.12+), not Python code: the frame before it
 		 * (leafward) is the first one its eval call ran. */
 		__u64 last = (__u64)w->base + (__u64)w->n * PYFRAME_WORDS - 1;
@@ -124,9 +150,9 @@ static long py_step(__u64 i, struct py_walk *w)
 	}
 	__s64 instr;
 	if (w->o.instr_is_ptr)
-		instr = (__s64)(frame_u64(b, w->o.frame_instr) - code - (__u64)w->o.code_adaptive);
+		instr = (__s64)(frame_u64(b, cur, w->o.frame_instr) - code - (__u64)w->o.code_adaptive);
 	else
-		instr = (__s32)frame_u64(b, w->o.frame_instr);
+		instr = (__s32)frame_u64(b, cur, w->o.frame_instr);
 	__u64 check = 0;
 	if (code) {
 		/* code objects are 16-byte aligned: drop the bits that never vary */
@@ -153,7 +179,7 @@ static long py_step(__u64 i, struct py_walk *w)
 	s->data[idx] = code;
 	s->data[idx + 1] = check;
 	__u64 flags = 0;
-	if (w->o.frame_is_entry >= 0 && frame_u8(b, w->o.frame_is_entry))
+	if (w->o.frame_is_entry >= 0 && frame_u8(b, cur, w->o.frame_is_entry))
 		flags |= PYFRAME_ENTRY;
 	s->data[idx + 2] = (__u32)instr | flags;
 	w->n++;

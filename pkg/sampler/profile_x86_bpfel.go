@@ -77,7 +77,7 @@ type profilePyProc struct {
 
 type profilePyScratch struct {
 	_     structs.HostLayout
-	Words [16]uint64
+	Words [256]uint64
 }
 
 type profilePyThreadKey struct {
