@@ -81,6 +81,11 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	if statErr == nil {
 		fmt.Fprintf(stderr, "bprof: lost %d (ring buffer full); stack read errors: kernel %d, user %d; Python: %d read errors, %d truncated, %d unknown threads\n",
 			st.RingFull, st.KernelStackErrors, st.UserStackErrors, st.PyReadErrors, st.PyTruncated, st.PyUnknownThreads)
+		if !*fp {
+			u := sess.UnwindStats()
+			fmt.Fprintf(stderr, "bprof: native unwinding: tables for %d files (%d rows), %d without; frame-pointer steps: %d in files with no table, %d for rules bprof cannot follow\n",
+				u.Files, u.Rows, u.Failed, st.UnwindNoTable, st.UnwindUnsupported)
+		}
 	}
 	return runErr
 }

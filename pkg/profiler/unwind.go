@@ -68,6 +68,11 @@ func (u *unwinder) load(pid int) error {
 	}
 	var out []sampler.UnwindMapping
 	var ids []process.FileID
+	// A file not seen before is walked by frame pointers (and counted) while
+	// its table is built, rather than not at all: say so first.
+	if u.hasNew(pid, ms) {
+		u.setBare(pid, ms)
+	}
 	for _, m := range ms {
 		if !m.Executable() {
 			continue
@@ -294,4 +299,53 @@ func (u *unwinder) vdsoTable() (*fileTable, uint64) {
 		}
 	})
 	return u.vdso, u.vdsoVaddr
+}
+
+// hasNew reports whether pid maps an executable file whose table is not
+// built yet (a library it loaded since the last load).
+func (u *unwinder) hasNew(pid int, ms []process.Mapping) bool {
+	u.mu.Lock()
+	_, known := u.procs[pid]
+	u.mu.Unlock()
+	if !known {
+		return false // first load: sampling has not started
+	}
+	for _, m := range ms {
+		if !m.Executable() || m.Anonymous() {
+			continue
+		}
+		bin, err := u.cache.Binary(pid, m)
+		if err != nil {
+			continue
+		}
+		u.mu.Lock()
+		_, ok := u.files[bin.ID]
+		u.mu.Unlock()
+		if !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// setBare gives the sampler pid's mappings with the tables already built,
+// the others walked by frame pointers.
+func (u *unwinder) setBare(pid int, ms []process.Mapping) {
+	var out []sampler.UnwindMapping
+	for _, m := range ms {
+		if !m.Executable() {
+			continue
+		}
+		um := sampler.UnwindMapping{Start: m.Start, End: m.End}
+		if bin, err := u.cache.Binary(pid, m); err == nil && !m.Anonymous() {
+			u.mu.Lock()
+			ft, ok := u.files[bin.ID]
+			u.mu.Unlock()
+			if bias, err := bin.Bias(m); ok && err == nil && ft.err == nil {
+				um.Table, um.Bias = ft.table, bias+ft.base
+			}
+		}
+		out = append(out, um)
+	}
+	u.smp.SetUnwindMappings(pid, out)
 }

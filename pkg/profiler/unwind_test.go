@@ -246,3 +246,41 @@ func TestVDSOFrames(t *testing.T) {
 		t.Errorf("%d of %d vDSO samples walked to _start by tables; want 95%%", whole, inVDSO)
 	}
 }
+
+// TestLibraryLoadedAfterAttach: a library mapped after bprof attached is
+// found (the walker asks for the mappings again) and its frames unwound by
+// its table, not by frame pointers.
+func TestLibraryLoadedAfterAttach(t *testing.T) {
+	testenv.RequireRoot(t)
+	py := interpreters(t)[0]
+	if py.chroot != "" {
+		t.Skip("first interpreter runs in a chroot")
+	}
+	cmd, _ := startScript(t, py, "late_import.py", "6")
+	p := profileAt(t, 250, 4*time.Second, cmd.Process.Pid)
+	var in, libz, byFP int64
+	for _, s := range p.Sample {
+		if !hasFrame(s, "compress_late") {
+			continue
+		}
+		in += s.Value[0]
+		if slices.ContainsFunc(s.Location, func(l *profile.Location) bool {
+			return l.Mapping != nil && strings.HasPrefix(filepath.Base(l.Mapping.File), "libz.")
+		}) {
+			libz += s.Value[0]
+		}
+		if hasFrame(s, "[frame pointers]") {
+			byFP += s.Value[0]
+		}
+	}
+	t.Logf("%d samples in compress_late: %d with a libz frame, %d by frame pointers", in, libz, byFP)
+	if in < 300 {
+		t.Fatalf("only %d samples in compress_late", in)
+	}
+	if float64(libz) < 0.8*float64(in) {
+		t.Errorf("%d of %d samples in compress_late have a libz frame; want 80%%", libz, in)
+	}
+	if float64(byFP) > 0.05*float64(in) {
+		t.Errorf("%d of %d samples in compress_late were walked by frame pointers; want at most 5%%", byFP, in)
+	}
+}
