@@ -71,3 +71,21 @@ static __always_inline void stat_inc(__u32 idx)
 	if (v)
 		*v += 1;
 }
+
+/* Send user space a request (a header with no stacks) about s's process, at
+ * most once per min_ns: *last is the time of the previous one. The ring's
+ * wakeup is forced, as user space must act on it. */
+static __always_inline void ask_user_space(struct sample *s, __u64 *last, __u32 kind, __u32 sent_stat, __u64 min_ns)
+{
+	__u64 now = s->hdr.ktime;
+	if (now - *last < min_ns)
+		return;
+	*last = now;
+	struct sample_hdr h = s->hdr;
+	h.kind = kind;
+	h.kstack_len = h.ustack_len = h.py_len = 0;
+	if (bpf_ringbuf_output(&samples, &h, sizeof(h), 0) == 0)
+		stat_inc(sent_stat);
+	else
+		stat_inc(STAT_RING_FULL);
+}

@@ -75,21 +75,6 @@ static __always_inline __u8 frame_u8(struct py_scratch *b, __u32 cur, __s16 off)
 	return b->bytes[(cur + (__u32)off) & (PY_WINDOW - 1)];
 }
 
-static __always_inline void ask_for_threads(struct sample *s, struct py_proc *proc)
-{
-	__u64 now = s->hdr.ktime;
-	if (now - proc->last_refresh_ns < PY_REFRESH_NS)
-		return;
-	proc->last_refresh_ns = now;
-	struct sample_hdr h = s->hdr;
-	h.kind = KIND_NEED_THREADS;
-	h.kstack_len = h.ustack_len = h.py_len = 0;
-	if (bpf_ringbuf_output(&samples, &h, sizeof(h), 0) == 0) /* wake now: user space must act */
-		stat_inc(STAT_NEED_THREADS_SENT);
-	else
-		stat_inc(STAT_RING_FULL);
-}
-
 /* State of one walk, shared with the bpf_loop callback. */
 struct py_walk {
 	struct sample *s;
@@ -201,7 +186,7 @@ static __always_inline void walk_python(struct sample *s, __u32 base)
 	if (!tstate) {
 		s->hdr.flags |= FLAG_PY_UNKNOWN_THREAD;
 		stat_inc(STAT_PY_UNKNOWN_THREAD);
-		ask_for_threads(s, proc);
+		ask_user_space(s, &proc->last_refresh_ns, KIND_NEED_THREADS, STAT_NEED_THREADS_SENT, PY_REFRESH_NS);
 		return;
 	}
 

@@ -194,21 +194,6 @@ static long unwind_step(__u64 i, struct unwind_walk *w)
 	return fp_fallback(w);
 }
 
-static __always_inline void ask_for_maps(struct sample *s, struct unwind_proc *proc)
-{
-	__u64 now = s->hdr.ktime;
-	if (now - proc->last_refresh_ns < NEED_MAPS_NS)
-		return;
-	proc->last_refresh_ns = now;
-	struct sample_hdr h = s->hdr;
-	h.kind = KIND_NEED_MAPS;
-	h.kstack_len = h.ustack_len = h.py_len = 0;
-	if (bpf_ringbuf_output(&samples, &h, sizeof(h), 0) == 0)
-		stat_inc(STAT_NEED_MAPS_SENT);
-	else
-		stat_inc(STAT_RING_FULL);
-}
-
 /* The user stack of a process with unwind tables, leaf first, from the
  * registers of regs. Returns the words written at data[base]. */
 static __always_inline __u32 unwind_user_stack(struct sample *s, struct unwind_proc *proc, __u32 base,
@@ -226,6 +211,6 @@ static __always_inline __u32 unwind_user_stack(struct sample *s, struct unwind_p
 	if (w.done)
 		s->hdr.flags |= FLAG_USTACK_COMPLETE;
 	if (w.need_maps)
-		ask_for_maps(s, proc);
+		ask_user_space(s, &proc->last_refresh_ns, KIND_NEED_MAPS, STAT_NEED_MAPS_SENT, NEED_MAPS_NS);
 	return w.n;
 }
