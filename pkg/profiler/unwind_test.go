@@ -227,18 +227,24 @@ func TestVDSOFrames(t *testing.T) {
 		t.Fatalf("want ready, got %q (%v)", line, err)
 	}
 	p := profileAt(t, 250, 4*time.Second, proc.Cmd.Process.Pid)
-	var inVDSO, whole int64
+	var inVDSO, whole, named int64
 	for _, s := range p.Sample {
 		if s.Location[0].Mapping == nil || s.Location[0].Mapping.File != "[vdso]" {
 			continue
 		}
 		inVDSO += s.Value[0]
+		if strings.Contains(s.Location[0].Line[0].Function.Name, "clock_gettime") {
+			named += s.Value[0]
+		}
 		ns := names(s)
 		if ns[len(ns)-1] == "_start" && !slices.Contains(ns, "[frame pointers]") {
 			whole += s.Value[0]
 		}
 	}
-	t.Logf("%d samples in the vDSO, %d of them walked to _start by tables", inVDSO, whole)
+	t.Logf("%d samples in the vDSO, %d of them walked to _start by tables, %d in clock_gettime", inVDSO, whole, named)
+	if float64(named) < 0.5*float64(inVDSO) {
+		t.Errorf("%d of %d vDSO samples are in a frame named after clock_gettime; want most", named, inVDSO)
+	}
 	if inVDSO < 20 {
 		t.Fatalf("only %d samples in the vDSO", inVDSO)
 	}

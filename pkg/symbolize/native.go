@@ -1,6 +1,7 @@
 package symbolize
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"path/filepath"
@@ -28,6 +29,9 @@ type Native struct {
 
 	mu    sync.Mutex
 	procs map[int]*procMaps
+
+	vdsoOnce sync.Once
+	vdso     *process.Binary // the kernel's vDSO: the same image in every process
 }
 
 // procMaps is what Native knows of one process.
@@ -199,14 +203,20 @@ func (n *Native) resolve(pid int, mp *mapped) {
 		return
 	}
 	mp.resolved = true
-	if mp.m.Anonymous() {
+	if mp.m.Path == "[vdso]" {
+		mp.bin = n.vdsoBinary()
+	}
+	if mp.m.Anonymous() && mp.bin == nil {
 		return
 	}
-	bin, err := n.cache.Binary(pid, mp.m)
-	if err != nil {
-		return
+	if mp.bin == nil {
+		bin, err := n.cache.Binary(pid, mp.m)
+		if err != nil {
+			return
+		}
+		mp.bin = bin
 	}
-	mp.bin = bin
+	bin := mp.bin
 	mp.mod.BuildID = bin.BuildID
 	if bias, err := bin.Bias(mp.m); err == nil {
 		mp.bias, mp.biasOK = bias, true
@@ -230,4 +240,18 @@ func (n *Native) frame(pid int, mp *mapped, addr, look uint64) Frame {
 		f.Name = fmt.Sprintf("[anon]+%#x", addr-mp.m.Start)
 	}
 	return f
+}
+
+// vdsoBinary parses, once, bprof's own copy of the vDSO, which names the
+// frames of every process's [vdso] mapping (clock_gettime and friends). Nil
+// when it cannot be read.
+func (n *Native) vdsoBinary() *process.Binary {
+	n.vdsoOnce.Do(func() {
+		img, err := process.ReadVDSO()
+		if err != nil {
+			return
+		}
+		n.vdso, _ = process.ParseBinary(bytes.NewReader(img), "[vdso]")
+	})
+	return n.vdso
 }
