@@ -21,8 +21,10 @@ check-generated: generate
 test:
 	$(GO) test -count=1 -p 1 -timeout 20m ./...
 
-# Benchmarks: not part of make test. Rewrites docs/BENCHMARKS.md.
+# Benchmarks: not part of make test. Sets up the peers (perf, bpftrace, libbpf-tools,
+# austin in the trixie root), then rewrites docs/BENCHMARKS.md (bench/README.md).
 bench: build
+	bench/peers.sh
 	$(GO) run ./bench -out docs/BENCHMARKS.md
 
 # Run every fuzz target for a short while.

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -131,33 +130,37 @@ func timedPingpong(bin string, offcpu bool) (float64, error) {
 	return secs, nil
 }
 
-// processCPU is the user+sys time of all threads of pid.
-func processCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
+func (r *report) writeOffCPU(b *strings.Builder) {
+	o := r.offcpu
+	var peers []peerResult
+	if r.peers != nil {
+		peers = r.peers.offcpu
 	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	var ut, st int64
-	fmt.Sscan(f[11], &ut)
-	fmt.Sscan(f[12], &st)
-	return time.Duration(ut+st) * 10 * time.Millisecond
-}
-
-func median(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	if len(s) == 0 {
-		return 0
+	if o == nil && len(peers) == 0 {
+		return
 	}
-	return s[len(s)/2]
-}
-
-func spread(xs []float64) (lo, hi float64) {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	if len(s) == 0 {
-		return 0, 0
+	b.WriteString("\n## Off-CPU (wall) tracing at a high context-switch rate\n\n")
+	fmt.Fprintf(b, "`testdata/native/pingpong.c`: two threads passing a byte through pipes, pinned to CPU %d, with %d spin\n"+
+		"iterations per message. A sched_switch program runs on every context switch of the machine; the figures\n"+
+		"divide its whole run time by the target's switches.\n\n", targetCPU, pingpongSpin)
+	if o != nil {
+		b.WriteString("| target switches/s | ns per switch | bprof_switch time / target CPU time | goal | met |\n|---|---|---|---|---|\n")
+		fmt.Fprintf(b, "| %.0f | %.0f | %.2f %% | ≤ 2 %% | %s |\n\n", o.switchesPerSec, o.nsPerSwitch, o.cpuShare*100, yes(o.cpuShare <= 0.02))
+		onLo, onHi := spread(o.on)
+		offLo, offHi := spread(o.off)
+		fmt.Fprintf(b, "Slowdown, %d alternating pairs of 100,000 round trips under `bprof record` (bprof pinned to CPU %d):\n"+
+			"with off-CPU median %.3f s (%.3f–%.3f), `--no-offcpu` median %.3f s (%.3f–%.3f): ratio %.3f. Wall-time\n"+
+			"ratios between identical runs vary ±15–30 %% on this machine, so read the ratio with the spreads.\n",
+			len(o.on), toolCPU, median(o.on), onLo, onHi, median(o.off), offLo, offHi, median(o.on)/median(o.off))
 	}
-	return s[0], s[len(s)-1]
+	if len(peers) > 0 {
+		fmt.Fprintf(b, "\nBeside Debian's `offcputime` (libbpf-tools, tp_btf sched_switch, off-CPU kernel and user stacks), each\n"+
+			"tool pinned to CPU %d and run as a separate process for %s; the target's switches counted from\n"+
+			"/proc/PID/task/*/status:\n\n", toolCPU, r.peers.window)
+		b.WriteString("| tool | target switches/s | in-kernel ns per switch | tool CPU over the window | peak RSS | command |\n|---|---|---|---|---|---|\n")
+		for _, p := range peers {
+			fmt.Fprintf(b, "| %s | %.0f | %.0f | %s | %.1f MB | `%s` |\n", p.tool.name, float64(p.switches)/p.window.Seconds(),
+				p.nsPerSwitch(), p.windowCPU.Round(100*time.Microsecond), float64(p.maxRSS)/1e6, r.peers.offcpuCommand[p.tool.name])
+		}
+	}
 }

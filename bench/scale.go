@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/bprof/bprof/pkg/profiler"
@@ -44,4 +45,17 @@ func scale(python string, threads, busy int, d time.Duration) (scaleResult, erro
 	res.threadsSeen = len(tids)
 	runtime.GC()
 	return res, nil
+}
+
+func (r *report) writeScale(b *strings.Builder) {
+	sc := r.scale
+	if sc == nil {
+		return
+	}
+	b.WriteString("\n## Scale: one process with 1,000 threads\n\n")
+	fmt.Fprintf(b, "`testdata/python/many_threads.py %d %d SECONDS`: %d threads, %d busy, the rest blocked on an event; an in-process\n"+
+		"Session (CPU and wall) for %s.\n\n", sc.threads, sc.busy, sc.threads, sc.busy, sc.span.Round(100*time.Millisecond))
+	b.WriteString("| threads in the profile | on-CPU samples | wall, all threads | threads × span | lost | Python threads unknown | goal | met |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(b, "| %d | %d | %.1f s | %.1f s | %d | %d | zero drops | %s |\n", sc.threadsSeen, sc.samples, sc.wallTotal.Seconds(),
+		(time.Duration(sc.threads+1) * sc.span).Seconds(), sc.stats.Lost(), sc.stats.PyUnknownThreads, yes(sc.stats.Lost() == 0))
 }

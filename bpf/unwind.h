@@ -18,17 +18,19 @@
 
 /* Where the interrupted registers are in the ucontext a signal trampoline's
  * rsp points at (x86-64 kernel ABI: uc_mcontext.gregs at 40, REG_RBP = 10,
- * REG_RSP = 15, REG_RIP = 16). One 56-byte read covers rbp..rip. */
+ * REG_RSP = 15, REG_RIP = 16), as words from rbp on. */
 #define UC_RBP 120
-#define UC_REGS_WORDS 7
 #define UC_RSP_WORD 5
 #define UC_RIP_WORD 6
 
-/* The saved registers of one frame, read in one go (see unwind_step). */
-#define SAVE_WORDS 16
+/* The stack page the walk is in. A probe read costs 75-150 ns here, far
+ * more than the bytes it copies, and a native stack of 25 frames spans a few
+ * pages: reading a page at a time saves most reads. A page is read whole
+ * only within itself, so a read never fails for want of the next page. */
+#define STACK_PAGE 4096
 
 struct unwind_scratch {
-	__u64 w[SAVE_WORDS];
+	__u64 w[STACK_PAGE / 8];
 };
 
 struct {
@@ -43,6 +45,8 @@ struct unwind_walk {
 	struct unwind_proc *proc;
 	struct unwind_map *last;	/* the mapping of the previous frame: often the next one's too */
 	struct unwind_scratch *buf;
+	struct row_cache *rcache;
+	__u64 page;		/* target address of the page in buf; 0: none */
 	__u64 pc, sp, bp;
 	__u64 mark;		/* FRAME_BY_FP when the current pc came from a fallback step */
 	__u32 base;		/* first data[] word of the user stack */
@@ -53,23 +57,57 @@ struct unwind_walk {
 	__u8 need_maps;		/* pc was in no known mapping */
 };
 
+/* The binary searches are bpf_loop callbacks too: open-coded, their
+ * branches multiplied the verifier's work by each step of the walk. */
+struct map_search {
+	struct unwind_proc *p;
+	__u64 pc;
+	__u32 lo, hi;
+};
+
+static long map_search_step(__u64 i, struct map_search *c)
+{
+	if (c->hi - c->lo <= 1)
+		return 1;
+	__u32 mid = c->lo + (c->hi - c->lo) / 2;
+	/* verifier: the mask bounds the index into the value */
+	if (c->p->maps[mid & (MAX_UNWIND_MAPS - 1)].start <= c->pc)
+		c->lo = mid;
+	else
+		c->hi = mid;
+	return 0;
+}
+
 static __always_inline struct unwind_map *find_map(struct unwind_proc *p, __u64 pc)
 {
-	__u32 lo = 0, hi = p->n;
-	if (hi == 0 || hi > MAX_UNWIND_MAPS)
+	struct map_search c = { .p = p, .pc = pc, .lo = 0, .hi = p->n };
+	if (c.hi == 0 || c.hi > MAX_UNWIND_MAPS)
 		return 0;
-	for (int i = 0; i < UNWIND_MAP_STEPS && hi - lo > 1; i++) {
-		__u32 mid = lo + (hi - lo) / 2;
-		/* verifier: the mask bounds the index into the value */
-		if (p->maps[mid & (MAX_UNWIND_MAPS - 1)].start <= pc)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	struct unwind_map *m = &p->maps[lo & (MAX_UNWIND_MAPS - 1)];
+	bpf_loop(UNWIND_MAP_STEPS, map_search_step, &c, 0);
+	struct unwind_map *m = &p->maps[c.lo & (MAX_UNWIND_MAPS - 1)];
 	if (pc < m->start || pc >= m->end)
 		return 0;
 	return m;
+}
+
+struct row_search {
+	__u32 pc;
+	__u32 lo, hi;
+};
+
+static long row_search_step(__u64 i, struct row_search *c)
+{
+	if (c->hi - c->lo <= 1)
+		return 1;
+	__u32 mid = c->lo + (c->hi - c->lo) / 2;
+	struct unwind_row *r = bpf_map_lookup_elem(&unwind_rows, &mid);
+	if (!r)
+		return 1;
+	if (r->pc <= c->pc)
+		c->lo = mid;
+	else
+		c->hi = mid;
+	return 0;
 }
 
 /* The last row at or below pc in the mapping's run, or 0. */
@@ -78,36 +116,74 @@ static __always_inline struct unwind_row *find_row(struct unwind_map *m, __u64 p
 	__u64 rel = pc - m->bias;
 	if (rel > 0xffffffffULL)
 		return 0;
-	__u32 lo = m->rows, hi = m->rows + m->nrows;
-	for (int i = 0; i < UNWIND_ROW_STEPS && hi - lo > 1; i++) {
-		__u32 mid = lo + (hi - lo) / 2;
-		struct unwind_row *r = bpf_map_lookup_elem(&unwind_rows, &mid);
-		if (!r)
-			return 0;
-		if (r->pc <= (__u32)rel)
-			lo = mid;
-		else
-			hi = mid;
-	}
+	struct row_search c = { .pc = rel, .lo = m->rows, .hi = m->rows + m->nrows };
+	bpf_loop(UNWIND_ROW_STEPS, row_search_step, &c, 0);
+	__u32 lo = c.lo;
 	struct unwind_row *r = bpf_map_lookup_elem(&unwind_rows, &lo);
 	if (!r || r->pc > (__u32)rel)
 		return 0;
 	return r;
 }
 
-/* One step by frame pointers: [bp] is the caller's rbp, [bp+8] its pc. */
-static __always_inline long fp_fallback(struct unwind_walk *w)
+/* Rows found lately, per CPU, by pc: the same return addresses come back
+ * sample after sample, and a hit saves the ~17 steps of a binary search. A
+ * table that moves changes its mapping's rows or bias, so a stale entry
+ * never matches. */
+#define ROW_CACHE_SLOTS 1024	/* a power of two; 32 KiB, the most a per-CPU value may hold */
+
+struct row_cache_entry {
+	__u64 pc;
+	__u64 bias;
+	__u32 rows;
+	struct unwind_row row;
+	__u32 _pad;
+};
+
+struct row_cache {
+	struct row_cache_entry e[ROW_CACHE_SLOTS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct row_cache);
+} row_cache SEC(".maps");
+
+/* The row for pc in m into *out; 0 when there is none. */
+static __always_inline int lookup_row(struct row_cache *c, struct unwind_map *m, __u64 pc, struct unwind_row *out)
 {
-	__u64 frame[2];
-	if (!w->bp || w->bp < w->sp || bpf_probe_read_user(frame, sizeof(frame), (void *)w->bp))
+	struct row_cache_entry *e = &c->e[(pc ^ (pc >> 11)) & (ROW_CACHE_SLOTS - 1)];
+	if (e->pc == pc && e->bias == m->bias && e->rows == m->rows) {
+		*out = e->row;
 		return 1;
-	w->sp = w->bp + 16;
-	w->bp = frame[0];
-	w->pc = frame[1];
-	w->mark = FRAME_BY_FP;
-	w->exact = 0;
-	w->fell_back = 1;
-	return w->pc == 0;
+	}
+	struct unwind_row *r = find_row(m, pc);
+	if (!r)
+		return 0;
+	*out = *r;
+	e->pc = pc;
+	e->bias = m->bias;
+	e->rows = m->rows;
+	e->row = *r;
+	return 1;
+}
+
+/* The 8-byte word of the target's stack at addr (8-byte aligned), through
+ * the page buffer. Returns nonzero when it cannot be read. */
+static __always_inline int stack_word(struct unwind_walk *w, __u64 addr, __u64 *val)
+{
+	__u64 page = addr & ~(__u64)(STACK_PAGE - 1);
+	if (addr & 7) /* saved registers are aligned: this is junk */
+		return 1;
+	if (page != w->page) {
+		w->page = 0;
+		if (bpf_probe_read_user(w->buf->w, STACK_PAGE, (void *)page))
+			return 1;
+		w->page = page;
+	}
+	*val = w->buf->w[((addr - page) >> 3) & (STACK_PAGE / 8 - 1)];
+	return 0;
 }
 
 static long unwind_step(__u64 i, struct unwind_walk *w)
@@ -135,63 +211,67 @@ static long unwind_step(__u64 i, struct unwind_walk *w)
 		stat_inc(STAT_UNWIND_NO_MAPPING);
 		return 1;
 	}
-	struct unwind_row *r = 0;
-	if (m->nrows)
-		r = find_row(m, pc);
-	else
+	struct unwind_row row = {}, *r = &row;
+	if (!m->nrows)
 		stat_inc(STAT_UNWIND_NO_TABLE);
-	__u8 kind = r ? r->kind : UNW_NONE;
-
+	else if (!lookup_row(w->rcache, m, pc, &row))
+		row.kind = UNW_NONE;
+	__u8 kind = row.kind;
 	if (kind == UNW_END) {
 		w->done = 1;
 		return 1;
 	}
+
+	/* Every rule comes down to: the caller's pc at ra_at, its rbp at bp_at
+	 * (0: unchanged), its rsp either read at sp_at or, when that is 0, sp.
+	 * One place reads them, which keeps the verifier's work small. */
+	__u64 ra_at, bp_at = 0, sp_at = 0, sp;
+	__u8 exact = 0, by_fp = 0;
 	if (kind == UNW_SIGNAL) {
-		__u64 regs[UC_REGS_WORDS];
-		if (bpf_probe_read_user(regs, sizeof(regs), (void *)(w->sp + UC_RBP)))
-			return 1;
-		w->bp = regs[0];
-		w->sp = regs[UC_RSP_WORD];
-		w->pc = regs[UC_RIP_WORD];
-		w->exact = 1; /* the interrupted instruction itself */
-		return w->pc == 0;
-	}
-	if (kind == UNW_RSP || kind == UNW_RBP || kind == UNW_PLT) {
-		__u64 cfa;
+		ra_at = w->sp + UC_RBP + 8 * UC_RIP_WORD;
+		bp_at = w->sp + UC_RBP;
+		sp_at = w->sp + UC_RBP + 8 * UC_RSP_WORD;
+		sp = 0;
+		exact = 1; /* the interrupted instruction itself */
+	} else if (kind == UNW_RSP || kind == UNW_RBP || kind == UNW_PLT) {
 		if (kind == UNW_PLT)
-			cfa = w->sp + 8 + ((w->pc & 15) >= r->cfa ? 8 : 0);
+			sp = w->sp + 8 + ((w->pc & 15) >= r->cfa ? 8 : 0);
 		else
-			cfa = (kind == UNW_RSP ? w->sp : w->bp) + ((__u64)r->cfa << 3);
-		/* The caller's frame is above this one: anything else is junk. */
-		if (cfa <= w->sp)
+			sp = (kind == UNW_RSP ? w->sp : w->bp) + ((__u64)r->cfa << 3);
+		ra_at = sp - 8;
+		if (r->rbp)
+			bp_at = sp + (__s64)r->rbp * 8;
+	} else {
+		/* No usable rule: one step by frame pointers, [bp] the caller's
+		 * rbp and [bp+8] its pc. */
+		if (kind == UNW_UNSUPPORTED)
+			stat_inc(STAT_UNWIND_UNSUPPORTED);
+		if (!w->bp)
 			return 1;
-		__u64 ra, bp = w->bp;
-		__s32 save = r->rbp;
-		if (save < 0 && save >= -SAVE_WORDS) {
-			/* rbp is pushed among the first registers: one read from its
-			 * slot up to the return address gets both (a probe read costs
-			 * far more than the bytes it copies) */
-			__u64 size = (__u64)(-save) * 8;
-			clamp_le(size, SAVE_WORDS * 8); /* verifier */
-			if (size < 8 || bpf_probe_read_user(w->buf->w, size, (void *)(cfa - size)))
-				return 1;
-			bp = w->buf->w[0];
-			ra = w->buf->w[((size >> 3) - 1) & (SAVE_WORDS - 1)];
-		} else {
-			if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8)))
-				return 1;
-			if (save && bpf_probe_read_user(&bp, sizeof(bp), (void *)(cfa + (__s64)save * 8)))
-				return 1;
-		}
-		w->sp = cfa;
-		w->bp = bp;
-		w->pc = ra;
-		w->exact = 0;
-		return ra == 0;
+		sp = w->bp + 16;
+		ra_at = w->bp + 8;
+		bp_at = w->bp;
+		by_fp = 1;
 	}
-	if (kind == UNW_UNSUPPORTED)
-		stat_inc(STAT_UNWIND_UNSUPPORTED);
-	return fp_fallback(w);
+	/* The caller's frame is above this one: anything else is junk. */
+	if (!sp_at && sp <= w->sp)
+		return 1;
+	__u64 ra, bp = w->bp;
+	if (stack_word(w, ra_at, &ra))
+		return 1;
+	if (bp_at && stack_word(w, bp_at, &bp))
+		return 1;
+	if (sp_at && stack_word(w, sp_at, &sp))
+		return 1;
+	w->sp = sp;
+	w->bp = bp;
+	w->pc = ra;
+	w->exact = exact;
+	if (by_fp) {
+		w->mark = FRAME_BY_FP;
+		w->fell_back = 1;
+	}
+	return ra == 0;
 }
 
 /* The user stack of a process with unwind tables, leaf first, from the
@@ -204,8 +284,13 @@ static __always_inline __u32 unwind_user_stack(struct sample *s, struct unwind_p
 		.s = s, .proc = proc, .pc = ip, .sp = sp, .bp = bp, .base = base, .exact = 1,
 	};
 	w.buf = bpf_map_lookup_elem(&unwind_scratch, &zero);
-	if (!w.buf)
+	w.rcache = bpf_map_lookup_elem(&row_cache, &zero);
+	if (!w.buf || !w.rcache)
 		return 0;
+	/* verifier: 0, but read from the map value so the verifier does not
+	 * know it; with n a known constant it walked all 127 steps to prove
+	 * the callback safe, one state per value of n. */
+	w.n = s->hdr.ustack_len;
 	bpf_loop(MAX_USTACK, unwind_step, &w, 0);
 	s->hdr.flags |= FLAG_USTACK_TABLES;
 	if (w.done)

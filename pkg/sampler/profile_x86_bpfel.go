@@ -87,6 +87,18 @@ type profilePyThreadKey struct {
 	Fsbase uint64
 }
 
+type profileRowCache struct {
+	_ structs.HostLayout
+	E [1024]struct {
+		_    structs.HostLayout
+		Pc   uint64
+		Bias uint64
+		Rows uint32
+		Row  profileUnwindRow
+		Pad  uint32
+	}
+}
+
 type profileSample struct {
 	_    structs.HostLayout
 	Hdr  profileSampleHdr
@@ -138,7 +150,7 @@ type profileUnwindRow struct {
 
 type profileUnwindScratch struct {
 	_ structs.HostLayout
-	W [16]uint64
+	W [512]uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -153,6 +165,7 @@ const (
 	profileMapPyProcs        = "py_procs"
 	profileMapPyScratch      = "py_scratch"
 	profileMapPyThreads      = "py_threads"
+	profileMapRowCache       = "row_cache"
 	profileMapSamples        = "samples"
 	profileMapScratch        = "scratch"
 	profileMapStats          = "stats"
@@ -224,6 +237,7 @@ type profileMapSpecs struct {
 	PyProcs       *ebpf.MapSpec `ebpf:"py_procs"`
 	PyScratch     *ebpf.MapSpec `ebpf:"py_scratch"`
 	PyThreads     *ebpf.MapSpec `ebpf:"py_threads"`
+	RowCache      *ebpf.MapSpec `ebpf:"row_cache"`
 	Samples       *ebpf.MapSpec `ebpf:"samples"`
 	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
 	Stats         *ebpf.MapSpec `ebpf:"stats"`
@@ -269,6 +283,7 @@ type profileMaps struct {
 	PyProcs       *ebpf.Map `ebpf:"py_procs"`
 	PyScratch     *ebpf.Map `ebpf:"py_scratch"`
 	PyThreads     *ebpf.Map `ebpf:"py_threads"`
+	RowCache      *ebpf.Map `ebpf:"row_cache"`
 	Samples       *ebpf.Map `ebpf:"samples"`
 	Scratch       *ebpf.Map `ebpf:"scratch"`
 	Stats         *ebpf.Map `ebpf:"stats"`
@@ -288,6 +303,7 @@ func (m *profileMaps) Close() error {
 		m.PyProcs,
 		m.PyScratch,
 		m.PyThreads,
+		m.RowCache,
 		m.Samples,
 		m.Scratch,
 		m.Stats,
