@@ -65,9 +65,13 @@ func (r *report) depthNote() string {
 		"already costs 1.3–1.9 µs per target sample in this VM, since it runs from a timer interrupt with cold caches and TLB "+
 		"and the figure also carries the other CPU's ticks; then starting the sample ~0.3 µs, kernel stack plus the "+
 		"frame-pointer walk ~1.3 µs, submitting to the ring ~2 µs, and each Python frame's `bpf_probe_read_user` calls "+
-		"75–150 ns each, as the target's pages are cold in the TLB (two-dimensional page walks in a VM). What would help: "+
-		"reading several 3.11+ frames per call (they sit next to each other in the thread's data stack), a per-CPU cache of "+
-		"code-object checks, and batching the ring buffer submit.", fixed/1000, slope)
+		"75–150 ns each, as the target's pages are cold in the TLB (two-dimensional page walks in a VM). Since then the "+
+		"walker reads 3.11+ frames a 2 KiB window at a time and caches code objects' check bytes per CPU, which took the "+
+		"per-frame cost to the slope above; but the native stack under the Python frames (~12 frames here, libpython's "+
+		"start-up chain) is now unwound by tables, each step a row search and a read, where frame pointers gave up after "+
+		"one or two. What would help further: batching the ring-buffer submit (a sample is copied from a per-CPU buffer), "+
+		"a two-level row index instead of the binary search, and reading the kernel stack only for samples that are in "+
+		"the kernel.", fixed/1000, slope)
 }
 
 // peersNote names the BPF peers cheaper per sample than bprof, if any.

@@ -290,3 +290,50 @@ func TestLibraryLoadedAfterAttach(t *testing.T) {
 		t.Errorf("%d of %d samples in compress_late were walked by frame pointers; want at most 5%%", byFP, in)
 	}
 }
+
+// TestSignalFrames: a stack sampled in a signal handler is walked through
+// the kernel's signal frame (glibc's __restore_rt, whose unwind rule reads
+// the saved registers from the ucontext) back into the interrupted code.
+func TestSignalFrames(t *testing.T) {
+	testenv.RequireRoot(t)
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		testenv.Skip(t, "no gcc to build the test program")
+	}
+	src, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "native", "signal.c"))
+	bin := filepath.Join(t.TempDir(), "signal")
+	if out, err := exec.Command(gcc, "-O2", "-fomit-frame-pointer", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", src, err, out)
+	}
+	proc := testenv.Start(t, bin, "6")
+	if line, err := proc.Stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
+		t.Fatalf("want ready, got %q (%v)", line, err)
+	}
+	p := profileAt(t, 250, 4*time.Second, proc.Cmd.Process.Pid)
+	var inHandler, through int64
+	for _, s := range p.Sample {
+		ns := names(s)
+		h := slices.Index(ns, "handler_work")
+		if h < 0 {
+			continue
+		}
+		inHandler += s.Value[0]
+		// handler_work → on_alarm → (signal frame) → main_work → main → … → _start
+		if o := slices.Index(ns, "on_alarm"); o > h {
+			if m := slices.Index(ns, "main_work"); m > o && slices.Index(ns, "main") > m && ns[len(ns)-1] == "_start" {
+				through += s.Value[0]
+				continue
+			}
+		}
+		if inHandler-through <= 3 {
+			t.Logf("not through the signal frame: %v", ns)
+		}
+	}
+	t.Logf("%d samples in the handler, %d walked through the signal frame to _start", inHandler, through)
+	if inHandler < 100 {
+		t.Fatalf("only %d samples in the signal handler", inHandler)
+	}
+	if float64(through) < 0.9*float64(inHandler) {
+		t.Errorf("%d of %d handler samples walked through the signal frame to _start; want 90%%", through, inHandler)
+	}
+}
