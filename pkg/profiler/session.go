@@ -107,6 +107,7 @@ func NewSession(opts Options) (*Session, error) {
 	}
 	if !opts.FramePointers {
 		s.unwind = newUnwinder(smp, cache, opts.Warn)
+		s.unwind.onRefresh = s.reattachPython
 	}
 	s.builder = s.newBuilder()
 	s.start = time.Now()
@@ -165,6 +166,21 @@ func (s *Session) attachPython(pid int) error {
 		return err
 	}
 	return s.sampler.SetPythonThreads(pid, threads)
+}
+
+// reattachPython attaches to pid's CPython if it was not one when added:
+// a process started through a shell script (pyenv's shims) is bash for its
+// first few milliseconds, then execs python.
+func (s *Session) reattachPython(pid int) {
+	s.mu.Lock()
+	_, ok := s.targets[pid]
+	s.mu.Unlock()
+	if !ok || s.python.Attached(pid) {
+		return
+	}
+	if err := s.attachPython(pid); err != nil {
+		s.opts.Warn(err.Error())
+	}
 }
 
 func (s *Session) refreshThreads(pid int) {

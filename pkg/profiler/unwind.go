@@ -27,6 +27,9 @@ type unwinder struct {
 	stats UnwindStats
 
 	refresh chan int // targets whose mappings changed (dlopen), handled off the read loop
+	// onRefresh runs after a target's mappings were read again: a process
+	// that exec'd (a shell script becoming python) is new code to attach to.
+	onRefresh func(pid int)
 
 	vdsoOnce  sync.Once
 	vdso      *fileTable // the kernel's vDSO, the same image in every process
@@ -250,6 +253,9 @@ func (u *unwinder) run(done <-chan struct{}) {
 			u.mu.Unlock()
 			if known {
 				u.load(pid)
+				if u.onRefresh != nil {
+					u.onRefresh(pid)
+				}
 			}
 		}
 	}

@@ -337,3 +337,32 @@ func TestSignalFrames(t *testing.T) {
 		t.Errorf("%d of %d handler samples walked through the signal frame to _start; want 90%%", through, inHandler)
 	}
 }
+
+// TestExecIntoPython: a target added while it is still a shell script that
+// then execs python (pyenv's shims do this) gets its Python frames: the
+// walker meets code outside the old mappings, and the mappings and the
+// interpreter are looked up again.
+func TestExecIntoPython(t *testing.T) {
+	testenv.RequireRoot(t)
+	py := interpreters(t)[0]
+	if py.chroot != "" {
+		t.Skip("first interpreter runs in a chroot")
+	}
+	script := "import time\ndef after_exec():\n    end = time.time() + 4\n    while time.time() < end: pass\nafter_exec()\n"
+	proc := testenv.Start(t, "bash", "-c", "echo ready; sleep 0.5; exec "+py.path+" -c '"+script+"'")
+	if line, err := proc.Stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
+		t.Fatalf("want ready, got %q (%v)", line, err)
+	}
+	p := profileAt(t, 100, 3*time.Second, proc.Cmd.Process.Pid)
+	var total, named int64
+	for _, s := range p.Sample {
+		total += s.Value[0]
+		if hasFrame(s, "after_exec") {
+			named += s.Value[0]
+		}
+	}
+	t.Logf("%d samples, %d in after_exec", total, named)
+	if named < 150 {
+		t.Errorf("%d of %d samples in after_exec: the process was not re-attached as Python after its exec", named, total)
+	}
+}

@@ -130,6 +130,9 @@ func (p *Python) Threads(pid int) (map[uint64]uint64, error) {
 	return m, nil
 }
 
+// Attached reports whether pid is an attached CPython.
+func (p *Python) Attached(pid int) bool { return p.proc(pid) != nil }
+
 // Forget drops what is known of pid.
 func (p *Python) Forget(pid int) {
 	p.mu.Lock()
