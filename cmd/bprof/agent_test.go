@@ -191,7 +191,11 @@ p.stop()
 `
 	done := make(chan []byte, 1)
 	go func() {
-		time.Sleep(500 * time.Millisecond) // the agent is listening by then
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if _, err := os.Stat(sock); err == nil {
+				break // the agent is listening
+			}
+		}
 		cmd := exec.Command(py, "-c", script)
 		cmd.Env = append(os.Environ(), "BPROF_SOCKET="+sock, "PYTHONPATH="+filepath.Join("..", "..", "python"))
 		out, err := cmd.CombinedOutput()
@@ -364,9 +368,11 @@ func TestAgentSIGTERM(t *testing.T) {
 	agent := exec.Command(bin, "agent", "-p", strconv.Itoa(target.Process.Pid), "--period", "45s", "--output-dir", dir)
 	var stderr bytes.Buffer
 	agent.Stderr = &stderr
+	before := bprofPrograms(t)
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
 	}
+	waitForPrograms(t, before)
 	time.Sleep(2 * time.Second)
 	agent.Process.Signal(syscall.SIGTERM)
 	if err := agent.Wait(); err != nil {

@@ -89,6 +89,21 @@ func assertNoNewPrograms(t *testing.T, before map[ebpf.ProgramID]bool) {
 	}
 }
 
+// waitForPrograms waits until bprof has loaded programs that were not in
+// before: it is sampling from then on. Start-up (the verifier checking the
+// programs, kallsyms, unwind tables) takes a second or so, more under load.
+func waitForPrograms(t *testing.T, before map[ebpf.ProgramID]bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for id := range bprofPrograms(t) {
+			if !before[id] {
+				return
+			}
+		}
+	}
+	t.Fatal("bprof loaded no BPF program within 20 s")
+}
+
 // bprofPrograms lists the IDs of bprof's programs loaded in the kernel, with
 // the cilium/ebpf API. `make test` runs packages one at a time (-p 1), so a
 // program that appears during a test is that test's.
@@ -372,6 +387,7 @@ func TestRecordSIGINT(t *testing.T) {
 	if err := rec.Start(); err != nil {
 		t.Fatal(err)
 	}
+	waitForPrograms(t, before)
 	time.Sleep(1500 * time.Millisecond)
 	rec.Process.Signal(os.Interrupt)
 	if err := rec.Wait(); err != nil {

@@ -13,15 +13,15 @@ import (
 	"github.com/google/pprof/profile"
 )
 
-// buildNoFP compiles testdata/native/nofp.c without frame pointers.
-func buildNoFP(t *testing.T) string {
+// buildNoFP compiles testdata/native/NAME.c without frame pointers.
+func buildNoFP(t *testing.T, name string) string {
 	t.Helper()
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
 		testenv.Skip(t, "no gcc to build the test program")
 	}
-	src, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "native", "nofp.c"))
-	bin := filepath.Join(t.TempDir(), "nofp")
+	src, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "native", name+".c"))
+	bin := filepath.Join(t.TempDir(), name)
 	if out, err := exec.Command(gcc, "-O2", "-fomit-frame-pointer", "-o", bin, src).CombinedOutput(); err != nil {
 		t.Fatalf("build %s: %v\n%s", src, err, out)
 	}
@@ -34,7 +34,7 @@ func buildNoFP(t *testing.T) string {
 // frame pointers.
 func TestNativeStacksWithoutFramePointers(t *testing.T) {
 	testenv.RequireRoot(t)
-	bin := buildNoFP(t)
+	bin := buildNoFP(t, "nofp")
 	proc := testenv.Start(t, bin, "6")
 	line, err := proc.Stdout.ReadString('\n')
 	if err != nil || strings.TrimSpace(line) != "ready" {
@@ -296,15 +296,7 @@ func TestLibraryLoadedAfterAttach(t *testing.T) {
 // the saved registers from the ucontext) back into the interrupted code.
 func TestSignalFrames(t *testing.T) {
 	testenv.RequireRoot(t)
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		testenv.Skip(t, "no gcc to build the test program")
-	}
-	src, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "native", "signal.c"))
-	bin := filepath.Join(t.TempDir(), "signal")
-	if out, err := exec.Command(gcc, "-O2", "-fomit-frame-pointer", "-o", bin, src).CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", src, err, out)
-	}
+	bin := buildNoFP(t, "signal")
 	proc := testenv.Start(t, bin, "6")
 	if line, err := proc.Stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
 		t.Fatalf("want ready, got %q (%v)", line, err)
