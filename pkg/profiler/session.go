@@ -42,12 +42,13 @@ type Session struct {
 	python  *symbolize.Python
 	unwind  *unwinder // nil with Options.FramePointers
 
-	mu      sync.Mutex
-	builder *export.Builder
-	start   time.Time
-	targets map[int]*target
-	threads map[int]bool // TIDs seen since the session started
-	counts  Counts
+	mu       sync.Mutex
+	builder  *export.Builder
+	start    time.Time
+	targets  map[int]*target
+	threads  map[int]bool // TIDs seen since the session started
+	sampling bool         // a target was added: start is when sampling began
+	counts   Counts
 
 	frames  []symbolize.Frame
 	addrs   []uint64
@@ -148,7 +149,18 @@ func (s *Session) Add(pid int) error {
 			s.opts.Warn(fmt.Sprintf("process %d: native stacks by frame pointers only: %v", pid, err))
 		}
 	}
-	return s.sampler.AddTarget(pid)
+	if err := s.sampler.AddTarget(pid); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if !s.sampling {
+		// The profile's span starts when sampling does, not when the
+		// programs loaded: Add reads symbols and builds unwind tables first.
+		s.sampling = true
+		s.start = time.Now()
+	}
+	s.mu.Unlock()
+	return nil
 }
 
 // attachPython tells the sampler how to walk pid's Python stacks, if it runs
