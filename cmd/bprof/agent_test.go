@@ -140,11 +140,7 @@ func readBatches(t *testing.T, dir string) ([]map[string]any, []*profile.Profile
 func TestAgentBPF(t *testing.T) {
 	testenv.RequireRoot(t)
 	py := testenv.RequireCommand(t, "python3")
-	cmd := exec.Command(py, "-c", "while True: pass")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	cmd := start(t, py, "-c", "while True: pass")
 	time.Sleep(300 * time.Millisecond)
 	dir := t.TempDir()
 	// 3 s: start-up (the verifier, kallsyms, unwind tables) takes up to a
@@ -242,11 +238,7 @@ p.stop()
 func TestAgentPeriodsMatchRecord(t *testing.T) {
 	testenv.RequireRoot(t)
 	py := testenv.RequireCommand(t, "python3")
-	cmd := exec.Command(py, "-c", "while True: pass")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	cmd := start(t, py, "-c", "while True: pass")
 	pid := cmd.Process.Pid
 
 	// The parallel record: its own session, sampling the same process.
@@ -361,11 +353,7 @@ func TestAgentSIGTERM(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	target := exec.Command(py, "-c", "while True: pass")
-	if err := target.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { target.Process.Kill(); target.Wait() }()
+	target := start(t, py, "-c", "while True: pass")
 	dir := t.TempDir()
 	agent := exec.Command(bin, "agent", "-p", strconv.Itoa(target.Process.Pid), "--period", "45s", "--output-dir", dir)
 	var stderr bytes.Buffer

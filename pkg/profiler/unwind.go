@@ -181,14 +181,23 @@ func buildTable(pid int, m process.Mapping) (rows []sampler.UnwindRow, base uint
 	if len(t.Rows) == 0 {
 		return nil, 0, 0, fmt.Errorf("%s has no unwind information", m.FilePath())
 	}
-	// Row PCs are 32 bits: relative to the file's lowest address when its
-	// addresses do not fit (a non-PIE executable linked high).
+	rows, base, downgraded, err = tableRows(t)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("%s: %w", m.FilePath(), err)
+	}
+	return rows, base, downgraded, nil
+}
+
+// tableRows turns a parsed table into the kernel's rows. Row PCs are 32
+// bits: relative to the file's lowest address (base) when its addresses do
+// not fit, as in a non-PIE executable linked high.
+func tableRows(t *unwind.Table) (rows []sampler.UnwindRow, base uint64, downgraded int, err error) {
 	if t.Rows[len(t.Rows)-1].PC > 1<<32-1 {
 		base = t.Rows[0].PC
 	}
 	cs, downgraded, err := t.Compact(base)
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("%s: %w", m.FilePath(), err)
+		return nil, 0, 0, err
 	}
 	rows = make([]sampler.UnwindRow, len(cs))
 	for i, c := range cs {
@@ -291,15 +300,11 @@ func (u *unwinder) vdsoTable() (*fileTable, uint64) {
 		if err != nil || len(t.Rows) == 0 {
 			return
 		}
-		cs, _, err := t.Compact(0)
+		rows, base, _, err := tableRows(t)
 		if err != nil {
 			return
 		}
-		rows := make([]sampler.UnwindRow, len(cs))
-		for i, c := range cs {
-			rows[i] = sampler.UnwindRow{PC: c.PC, Kind: c.Kind, RBP: c.RBP, CFA: c.CFA}
-		}
-		ft := &fileTable{refs: 1} // never freed
+		ft := &fileTable{refs: 1, base: base} // never freed
 		if ft.table, ft.err = u.smp.LoadUnwindTable(rows); ft.err == nil {
 			u.vdso, u.vdsoVaddr = ft, vaddr
 		}

@@ -218,10 +218,7 @@ func isInterpreter(file string) bool {
 // on to _start, not by frame pointers.
 func TestVDSOFrames(t *testing.T) {
 	testenv.RequireRoot(t)
-	py := interpreters(t)[0]
-	if py.chroot != "" {
-		t.Skip("first interpreter runs in a chroot")
-	}
+	py := hostInterpreter(t)
 	proc := testenv.Start(t, py.path, "-c", "import time\nprint('ready', flush=True)\nend = time.monotonic() + 8\nwhile time.monotonic() < end: pass\n")
 	if line, err := proc.Stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
 		t.Fatalf("want ready, got %q (%v)", line, err)
@@ -258,10 +255,7 @@ func TestVDSOFrames(t *testing.T) {
 // its table, not by frame pointers.
 func TestLibraryLoadedAfterAttach(t *testing.T) {
 	testenv.RequireRoot(t)
-	py := interpreters(t)[0]
-	if py.chroot != "" {
-		t.Skip("first interpreter runs in a chroot")
-	}
+	py := hostInterpreter(t)
 	cmd, _ := startScript(t, py, "late_import.py", "6")
 	p := profileAt(t, 250, 4*time.Second, cmd.Process.Pid)
 	var in, libz, byFP int64
@@ -336,10 +330,7 @@ func TestSignalFrames(t *testing.T) {
 // interpreter are looked up again.
 func TestExecIntoPython(t *testing.T) {
 	testenv.RequireRoot(t)
-	py := interpreters(t)[0]
-	if py.chroot != "" {
-		t.Skip("first interpreter runs in a chroot")
-	}
+	py := hostInterpreter(t)
 	script := "import time\ndef after_exec():\n    end = time.time() + 4\n    while time.time() < end: pass\nafter_exec()\n"
 	proc := testenv.Start(t, "bash", "-c", "echo ready; sleep 0.5; exec "+py.path+" -c '"+script+"'")
 	if line, err := proc.Stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
@@ -357,4 +348,17 @@ func TestExecIntoPython(t *testing.T) {
 	if named < 150 {
 		t.Errorf("%d of %d samples in after_exec: the process was not re-attached as Python after its exec", named, total)
 	}
+}
+
+// hostInterpreter is the first CPython that runs outside a chroot, for tests
+// that start it with arguments of their own.
+func hostInterpreter(t *testing.T) interpreter {
+	t.Helper()
+	for _, py := range interpreters(t) {
+		if py.chroot == "" {
+			return py
+		}
+	}
+	testenv.Skip(t, "no CPython outside a chroot")
+	return interpreter{}
 }

@@ -65,21 +65,19 @@ func (p *Python) interleaveEval(pp *pyProc, frames []Frame, nat int, py []python
 	if pyWhole && flags.NativeComplete {
 		shift = max(len(evals)-len(groups), 0)
 	}
-	byEval := make(map[int]int, len(evals)) // frames index -> group
-	for k := range groups {
-		if e := k + shift; e >= 0 && e < len(evals) {
-			byEval[evals[e]] = k
-		}
-	}
 	out := make([]Frame, 0, len(frames)+len(py)+1)
 	out = append(out, frames[:nat]...)
 	lastPy := -1 // out index of the root-most Python frame
+	e := 0       // eval frames passed so far, leaf first
 	for i := nat; i < len(frames); i++ {
-		if k, ok := byEval[i]; ok {
-			for _, ref := range groups[k] {
-				out = append(out, p.pyFrame(pp, ref))
+		if e < len(evals) && evals[e] == i {
+			if k := e - shift; k >= 0 && k < len(groups) {
+				for _, ref := range groups[k] {
+					out = append(out, p.pyFrame(pp, ref))
+				}
+				lastPy = len(out) - 1
 			}
-			lastPy = len(out) - 1
+			e++
 		}
 		out = append(out, frames[i])
 	}
