@@ -59,6 +59,9 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	// Start-up (the verifier, symbols, unwind tables) is over: say so, for
+	// people and for scripts that wait to start the work they want measured.
+	fmt.Fprintf(stderr, "bprof: recording %s; Ctrl-C to stop\n", describeTargets(*pids, d))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -85,6 +88,10 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 			u := sess.UnwindStats()
 			fmt.Fprintf(stderr, "bprof: native unwinding: tables for %d files (%d rows), %d without; frame-pointer steps: %d in files with no table, %d for rules bprof cannot follow\n",
 				u.Files, u.Rows, u.Failed, st.UnwindNoTable, st.UnwindUnsupported)
+		}
+		if !*noOffCPU {
+			fmt.Fprintf(stderr, "bprof: wall: %d switches; wait stacks: %d reused, %d walked, %d without (out of walks), %d not kept; %d waits lost (maps full)\n",
+				st.Switches, st.WaitCached, st.WaitCaptured, st.WaitUncaptured, st.OffCPUNoSlot, st.OffCPULost)
 		}
 	}
 	return runErr
@@ -154,4 +161,24 @@ func (st *status) stop() {
 func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// describeTargets says what a recording covers: "PID 42 for 10s".
+func describeTargets(pids []int, d time.Duration) string {
+	var b strings.Builder
+	if len(pids) == 1 {
+		b.WriteString("PID ")
+	} else {
+		b.WriteString("PIDs ")
+	}
+	for i, pid := range pids {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Itoa(pid))
+	}
+	if d > 0 {
+		b.WriteString(" for " + d.String())
+	}
+	return b.String()
 }
