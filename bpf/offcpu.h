@@ -206,7 +206,11 @@ static __always_inline void switch_out(void *ctx, __u32 pid, __u32 tid, __u32 ru
 		st->last_refill = now;
 	}
 	st->site = SITE_UNCAPTURED;
-	if (!st->tokens) {
+	/* A preemption lands anywhere in a run, rarely at a place seen before,
+	 * and one left without a stack is spread over the thread's CPU samples,
+	 * which stand for the same places: keep half the tokens for blocking
+	 * waits, which have no such stand-in. */
+	if (!st->tokens || (runnable && st->tokens <= CAPTURE_BURST / 2)) {
 		stat_inc(STAT_WAIT_UNCAPTURED);
 		return;
 	}

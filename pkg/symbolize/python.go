@@ -257,6 +257,14 @@ func (p *Python) ThreadStacks(pid int, tids []int) map[int][]Frame {
 	}
 	out := map[int][]Frame{}
 	for _, th := range threads {
+		if th.NativeID == 0 {
+			// Before 3.11 the thread state has no TID: glibc's struct
+			// pthread does; a value that is none of the wanted TIDs is
+			// dropped below.
+			if tid, err := python.PthreadTID(pp.mem, th.ThreadID); err == nil && tid > 0 {
+				th.NativeID = uint64(tid)
+			}
+		}
 		if th.NativeID == 0 || !want[th.NativeID] {
 			continue
 		}

@@ -1,5 +1,6 @@
-"""Four threads that spend their time four ways, for the wall-time tests:
-busy on the CPU, sleeping, waiting on a queue, blocked reading a pipe.
+"""Five threads that spend their time five ways, for the wall-time tests:
+busy on the CPU, sleeping 50 ms or 1 ms at a time, waiting on a queue,
+blocked reading a pipe.
 Usage: python wall.py SECONDS"""
 import os
 import queue
@@ -18,6 +19,13 @@ def sleeper(stop):
         time.sleep(0.05)
 
 
+def fast_sleeper(stop):
+    # Up to ~1,000 switch-outs a second: sleeps of 1 ms, each followed by a
+    # wait for the GIL.
+    while not stop.is_set():
+        time.sleep(0.001)
+
+
 def waiter(q):
     q.get()
 
@@ -32,6 +40,7 @@ r, w = os.pipe()
 threads = [
     threading.Thread(target=busy, args=(stop,), name="busy"),
     threading.Thread(target=sleeper, args=(stop,), name="sleeper"),
+    threading.Thread(target=fast_sleeper, args=(stop,), name="fast_sleeper"),
     threading.Thread(target=waiter, args=(q,), name="waiter"),
     threading.Thread(target=reader, args=(r,), name="reader"),
 ]
