@@ -2,6 +2,7 @@ package python
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -12,10 +13,9 @@ const MaxDictEntries = 1 << 16
 
 // Type flags read from tp_flags.
 const (
-	tpflagsInlineValues   = 1 << 2  // Py_TPFLAGS_INLINE_VALUES (3.13+)
-	tpflagsManagedDict    = 1 << 4  // Py_TPFLAGS_MANAGED_DICT (3.11+)
-	tpflagsLongSubclass   = 1 << 24 // Py_TPFLAGS_LONG_SUBCLASS
-	tpflagsUnicodeSubclss = 1 << 28 // Py_TPFLAGS_UNICODE_SUBCLASS
+	tpflagsInlineValues    = 1 << 2  // Py_TPFLAGS_INLINE_VALUES (3.13+)
+	tpflagsManagedDict     = 1 << 4  // Py_TPFLAGS_MANAGED_DICT (3.11+)
+	tpflagsUnicodeSubclass = 1 << 28 // Py_TPFLAGS_UNICODE_SUBCLASS
 )
 
 // dictKeysGeneral is DICT_KEYS_GENERAL (3.11+): entries carry the hash.
@@ -174,8 +174,40 @@ const (
 	maxCachedKeys  = 1024
 )
 
+// Caps on the work of one call, whatever the target holds: every read
+// counts, and so do the bytes. Naming 4096 threads takes about 25,000 reads
+// and a few MiB. Variables only so that the fuzz test can lower them.
+var (
+	maxReadsPerCall = 1 << 16
+	maxBytesPerCall = 32 << 20
+)
+
+// errReadBudget ends a call that reached maxReadsPerCall or
+// maxBytesPerCall.
+var errReadBudget = errors.New("read budget of one call used up")
+
+// budgetMem is an io.ReaderAt that refuses reads past a budget.
+type budgetMem struct {
+	mem          io.ReaderAt
+	reads, bytes int
+}
+
+func (m *budgetMem) ReadAt(b []byte, off int64) (int, error) {
+	m.reads--
+	m.bytes -= len(b)
+	if m.reads < 0 || m.bytes < 0 {
+		return 0, errReadBudget
+	}
+	return m.mem.ReadAt(b, off)
+}
+
 func newObjReader(mem io.ReaderAt, o *Offsets) *objReader {
-	return &objReader{mem: mem, o: o, types: map[uint64]*typeInfo{}, shared: map[uint64]map[string]int{}}
+	return &objReader{
+		mem:    &budgetMem{mem: mem, reads: maxReadsPerCall, bytes: maxBytesPerCall},
+		o:      o,
+		types:  map[uint64]*typeInfo{},
+		shared: map[uint64]map[string]int{},
+	}
 }
 
 // typeInfo is what the reader needs of a type object.
@@ -218,18 +250,6 @@ func (r *objReader) typeAt(typ uint64) (*typeInfo, error) {
 	return ti, nil
 }
 
-// typeOf reads the type of the object at addr.
-func (r *objReader) typeOf(addr uint64) (*typeInfo, error) {
-	if addr == 0 {
-		return nil, fmt.Errorf("read object: null pointer")
-	}
-	typ, err := readU64(r.mem, at(addr, r.o.ObType))
-	if err != nil {
-		return nil, fmt.Errorf("read type of object at %#x: %w", addr, err)
-	}
-	return r.typeAt(typ)
-}
-
 // strEquals reports whether the object at addr is the ASCII str want. It
 // reads the header and want's bytes at once, then checks the type only for
 // a match, so a dict scan costs about one read a key.
@@ -237,7 +257,7 @@ func (r *objReader) strEquals(addr uint64, want string) (bool, error) {
 	o := r.o
 	b := make([]byte, o.ASCIIDataOffset+len(want))
 	if err := readFull(r.mem, addr, b); err != nil {
-		return false, fmt.Errorf("read key at %#x: %w", addr, err)
+		return false, err // callers pass unreadable keys over: no context to format
 	}
 	n := binary.LittleEndian.Uint64(b[o.UnicodeLength:])
 	state := binary.LittleEndian.Uint32(b[o.UnicodeState:])
@@ -249,7 +269,7 @@ func (r *objReader) strEquals(addr uint64, want string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return ti.flags&tpflagsUnicodeSubclss != 0, nil
+	return ti.flags&tpflagsUnicodeSubclass != 0, nil
 }
 
 // strGuess is how many bytes of a string's data readStr reads with its
@@ -275,12 +295,12 @@ func (r *objReader) readStr(addr uint64) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read type of str at %#x: %w", addr, err)
 	}
-	if ti.flags&tpflagsUnicodeSubclss == 0 {
+	if ti.flags&tpflagsUnicodeSubclass == 0 {
 		return "", fmt.Errorf("object at %#x is not a str", addr)
 	}
 	n := binary.LittleEndian.Uint64(b[o.UnicodeLength:])
 	state := binary.LittleEndian.Uint32(b[o.UnicodeState:])
-	if state&stateCompact != 0 && state&stateASCII != 0 && n <= uint64(len(b)-o.ASCIIDataOffset) {
+	if state&stateCompact != 0 && state&stateASCII != 0 && len(b) >= o.ASCIIDataOffset && n <= uint64(len(b)-o.ASCIIDataOffset) {
 		return string(b[o.ASCIIDataOffset : o.ASCIIDataOffset+int(n)]), nil
 	}
 	return readString(r.mem, o, addr)
@@ -311,8 +331,12 @@ func (r *objReader) lookup(dict uint64, name string) (uint64, error) {
 		if key == 0 || value == 0 {
 			continue
 		}
-		if ok, _ := r.strEquals(key, name); ok {
+		ok, err := r.strEquals(key, name)
+		if ok {
 			return value, nil
+		}
+		if errors.Is(err, errReadBudget) {
+			return 0, err
 		}
 	}
 	return 0, nil
@@ -331,7 +355,11 @@ func (r *objReader) sharedIndex(keys uint64, name string) (int, error) {
 	ix := -1
 	for i := 0; i < k.n; i++ {
 		if key := k.key(i); key != 0 {
-			if eq, _ := r.strEquals(key, name); eq {
+			eq, err := r.strEquals(key, name)
+			if errors.Is(err, errReadBudget) {
+				return 0, err
+			}
+			if eq {
 				ix = i
 				break
 			}

@@ -72,6 +72,9 @@ func FuzzThreadNames(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// The seeds take about 600 reads; a smaller budget than a real call's
+	// keeps each run short on images whose dicts claim 65,536 entries.
+	maxReadsPerCall, maxBytesPerCall = 4096, 4<<20
 	f.Fuzz(func(t *testing.T, image []byte) {
 		v, runtime, mem, err := decodeMemory(image)
 		if err != nil {

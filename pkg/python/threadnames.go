@@ -36,10 +36,14 @@ func (in *Interpreter) ThreadNames(mem io.ReaderAt) (map[uint64]string, error) {
 	seen := map[uint64]bool{}
 	for n := 0; interp != 0 && n < MaxInterpreters && !seen[interp]; n++ {
 		seen[interp] = true
-		if err := in.interpThreadNames(r, interp, names); err != nil && first == nil {
+		err := in.interpThreadNames(r, interp, names)
+		if err != nil && first == nil {
 			first = fmt.Errorf("read thread names of interpreter at %#x: %w", interp, err)
 		}
-		if interp, err = readU64(mem, at(interp, o.InterpNext)); err != nil {
+		if errors.Is(err, errReadBudget) {
+			break
+		}
+		if interp, err = readU64(r.mem, at(interp, o.InterpNext)); err != nil {
 			return names, errors.Join(first, fmt.Errorf("read thread names: read next interpreter: %w", err))
 		}
 	}
@@ -81,6 +85,9 @@ func (in *Interpreter) interpThreadNames(r *objReader, interp uint64, names map[
 	var first error
 	for _, it := range items {
 		ident, name, err := r.threadName(it)
+		if errors.Is(err, errReadBudget) {
+			return fmt.Errorf("read threading._active: %w", err)
+		}
 		if err != nil {
 			if first == nil {
 				first = fmt.Errorf("read threading._active: %w", err)

@@ -2,6 +2,7 @@ package python
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -315,46 +317,70 @@ func encodeMemory(v Version, runtime uint64, segs []memSegment) []byte {
 // imageMem is a memory image: sorted, non-overlapping extents.
 type imageMem struct{ extents []memSegment }
 
-// decodeMemory reads a memory image; later segments win where they overlap
-// earlier ones, and touching segments merge, as in a process.
+// decodeMemory reads a memory image of at most 1 MiB. Where segments
+// overlap the first one read wins; touching segments merge, as in a process.
 func decodeMemory(b []byte) (v Version, runtime uint64, mem *imageMem, err error) {
-	if len(b) < len(memoryMagic)+12 || string(b[:len(memoryMagic)]) != memoryMagic {
+	if len(b) < len(memoryMagic)+12 || len(b) > 1<<20 || string(b[:len(memoryMagic)]) != memoryMagic {
 		return v, 0, nil, errors.New("not a memory image")
 	}
 	b = b[len(memoryMagic):]
 	v = Version{int(b[0]), int(b[1]), int(b[2])}
 	runtime = binary.LittleEndian.Uint64(b[4:])
 	b = b[12:]
-	bytesAt := map[uint64]byte{}
+	var segs []memSegment
 	for len(b) > 0 {
 		if len(b) < 12 {
-			return v, 0, nil, errors.New("truncated segment header")
+			break
 		}
 		addr, n := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint32(b[8:])
 		b = b[12:]
-		if uint64(n) > uint64(len(b)) || addr+uint64(n) < addr || len(bytesAt)+int(n) > 1<<20 {
-			return v, 0, nil, errors.New("bad segment")
+		if uint64(n) > uint64(len(b)) {
+			n = uint32(len(b)) // a mutated length: keep what is there
 		}
-		for i := range uint64(n) {
-			bytesAt[addr+i] = b[i]
+		if addr+uint64(n) < addr {
+			return v, 0, nil, errors.New("segment wraps around")
+		}
+		if n > 0 {
+			segs = append(segs, memSegment{addr, b[:n]})
 		}
 		b = b[n:]
 	}
-	addrs := make([]uint64, 0, len(bytesAt))
-	for a := range bytesAt {
-		addrs = append(addrs, a)
+	// By address, then in the order read.
+	idx := make([]int, len(segs))
+	for i := range idx {
+		idx[i] = i
 	}
-	sort.Slice(addrs, func(i, j int) bool { return addrs[i] < addrs[j] })
+	slices.SortFunc(idx, func(a, b int) int {
+		if c := cmp.Compare(segs[a].addr, segs[b].addr); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	sorted := make([]memSegment, len(segs))
+	for i, j := range idx {
+		sorted[i] = segs[j]
+	}
+	segs = sorted
 	mem = &imageMem{}
-	for _, a := range addrs {
-		if n := len(mem.extents); n > 0 && mem.extents[n-1].addr+uint64(len(mem.extents[n-1].data)) == a {
-			mem.extents[n-1].data = append(mem.extents[n-1].data, bytesAt[a])
+	for _, s := range segs {
+		n := len(mem.extents)
+		if n == 0 {
+			mem.extents = append(mem.extents, memSegment{s.addr, bytes.Clone(s.data)})
 			continue
 		}
-		mem.extents = append(mem.extents, memSegment{a, []byte{bytesAt[a]}})
+		last := &mem.extents[n-1]
+		end := last.addr + uint64(len(last.data))
+		switch {
+		case s.addr > end:
+			mem.extents = append(mem.extents, memSegment{s.addr, bytes.Clone(s.data)})
+		case s.addr+uint64(len(s.data)) > end:
+			last.data = append(last.data, s.data[end-s.addr:]...)
+		}
 	}
 	return v, runtime, mem, nil
 }
+
+var errNotInImage = errors.New("address not in the memory image")
 
 func (m *imageMem) ReadAt(b []byte, off int64) (int, error) {
 	a := uint64(off)
@@ -363,7 +389,7 @@ func (m *imageMem) ReadAt(b []byte, off int64) (int, error) {
 		return e.addr+uint64(len(e.data)) > a
 	})
 	if i == len(m.extents) || m.extents[i].addr > a {
-		return 0, fmt.Errorf("address %#x not in the image", a)
+		return 0, errNotInImage
 	}
 	n := copy(b, m.extents[i].data[a-m.extents[i].addr:])
 	if n < len(b) {
