@@ -53,6 +53,7 @@ func readKeys(mem io.ReaderAt, o *Offsets, addr uint64) (*keysTable, error) {
 	var indices uint64 // offset of dk_indices
 	var indexBytes uint64
 	var n int64
+	var slots uint64 // dk_size: no more entries than that
 	k := &keysTable{entrySize: 24}
 	switch o.DictKeysLayout {
 	case KeysSized:
@@ -72,7 +73,7 @@ func readKeys(mem io.ReaderAt, o *Offsets, addr uint64) (*keysTable, error) {
 		case size <= 0xffffffff:
 			ix = 4
 		}
-		indices, indexBytes = 40, size*ix
+		indices, indexBytes, slots = 40, size*ix, size
 		n = int64(binary.LittleEndian.Uint64(hdr[32:]))
 	case KeysLog2:
 		if err := readFull(mem, addr, hdr[:32]); err != nil {
@@ -86,13 +87,13 @@ func readKeys(mem io.ReaderAt, o *Offsets, addr uint64) (*keysTable, error) {
 		if kind != dictKeysGeneral {
 			k.entrySize = 16
 		}
-		indices, indexBytes = 32, 1<<log2Index
+		indices, indexBytes, slots = 32, 1<<log2Index, 1<<log2Size
 		n = int64(binary.LittleEndian.Uint64(hdr[24:]))
 	default:
 		return nil, fmt.Errorf("read dict keys: no dict layout for this version")
 	}
-	if n < 0 || n > MaxDictEntries {
-		return nil, fmt.Errorf("read dict keys at %#x: %d entries, over the cap of %d", addr, n, MaxDictEntries)
+	if n < 0 || n > MaxDictEntries || uint64(n) > slots {
+		return nil, fmt.Errorf("read dict keys at %#x: %d entries for %d slots (cap %d)", addr, n, slots, MaxDictEntries)
 	}
 	k.n = int(n)
 	k.entries = make([]byte, k.n*k.entrySize)
