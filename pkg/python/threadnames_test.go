@@ -436,3 +436,58 @@ func TestThreadNamesImages(t *testing.T) {
 		})
 	}
 }
+
+// TestReadLong decodes ints in both layouts: ob_size (≤3.11) and lv_tag
+// (3.12+), zero, one to three 30-bit digits, and refuses negative and
+// over-64-bit values.
+func TestReadLong(t *testing.T) {
+	long := func(tagged bool, sign int, digits ...uint32) []byte {
+		b := make([]byte, 24, 40)
+		n := uint64(len(digits))
+		switch {
+		case tagged:
+			binary.LittleEndian.PutUint64(b[16:], n<<3|uint64(sign))
+		case sign == 2:
+			binary.LittleEndian.PutUint64(b[16:], -n)
+		default:
+			binary.LittleEndian.PutUint64(b[16:], n)
+		}
+		for _, d := range digits {
+			b = binary.LittleEndian.AppendUint32(b, d)
+		}
+		return append(b, make([]byte, 40-len(b))...)
+	}
+	const ident = 0x7f3a_1234_5640 // a typical pthread_t: 47 bits, two digits
+	for _, minor := range []int{11, 12} {
+		o, err := OffsetsFor(Version{3, minor, 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tagged := o.LongTagged
+		zeroSign := 0
+		if tagged {
+			zeroSign = 1
+		}
+		for _, c := range []struct {
+			mem  []byte
+			want uint64
+			err  bool
+		}{
+			{mem: long(tagged, zeroSign), want: 0},
+			{mem: long(tagged, 0, 7), want: 7},
+			{mem: long(tagged, 0, ident&(1<<30-1), ident>>30), want: ident},
+			{mem: long(tagged, 0, 1<<30-1, 1<<30-1, 15), want: 1<<64 - 1},
+			{mem: long(tagged, 0, 0, 0, 16), err: true},     // 2^64
+			{mem: long(tagged, 0, 1<<30), err: true},        // not a 30-bit digit
+			{mem: long(tagged, 0, 1, 1, 1, 1), err: true},   // four digits
+			{mem: long(tagged, 2, 5), err: true},            // negative
+			{mem: long(tagged, 0, 1, 2, 3)[:30], err: true}, // short read
+		} {
+			mem := append(make([]byte, 0x100), c.mem...) // the int at 0x100
+			got, err := readLong(bytes.NewReader(mem), o, 0x100)
+			if c.err != (err != nil) || got != c.want {
+				t.Errorf("3.%d: readLong(% x) = %#x, %v; want %#x (error %v)", minor, c.mem[16:], got, err, c.want, c.err)
+			}
+		}
+	}
+}
