@@ -25,6 +25,10 @@
 // Supported versions are CPython 3.7 to 3.14, default (GIL) x86-64 builds.
 // Free-threaded builds (3.13t, 3.14t) use other layouts and are refused.
 //
+// Interpreter.ThreadNames reads threading's names of the threads
+// (threading._active through sys.modules), following the dict, int and
+// instance-attribute layouts of each version.
+//
 // Everything read from a target is bounded: string lengths, line tables,
-// interpreter and thread lists, and frame counts all have caps.
+// interpreter and thread lists, dict sizes and frame counts all have caps.
 package python

@@ -58,3 +58,48 @@ func FuzzLocationTable(f *testing.F) {
 	addLineSeeds(f, LocationTable)
 	fuzzLine(f, Version{3, 12, 0})
 }
+
+// FuzzThreadNames runs ThreadNames, and the dict, int, str and instance
+// decoders it is made of, on memory images. The seeds are what
+// TestThreadNames read of real processes (go test -run TestThreadNames
+// -update-memory rewrites them).
+func FuzzThreadNames(f *testing.F) {
+	files, _ := filepath.Glob("testdata/memory/*.bin")
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	// The seeds take about 600 reads; a smaller budget than a real call's
+	// keeps each run short on images whose dicts claim 65,536 entries.
+	maxReadsPerCall, maxBytesPerCall = 4096, 4<<20
+	f.Fuzz(func(t *testing.T, image []byte) {
+		v, runtime, mem, err := decodeMemory(image)
+		if err != nil {
+			return
+		}
+		v = Version{3, 7 + (v.Minor+1)%8, v.Patch} // 3.7–3.14, the minor kept when it is one
+		o, err := OffsetsFor(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := &Interpreter{Version: v, RuntimeAddr: runtime, Offsets: o}
+		if names, err := in.ThreadNames(mem); names == nil {
+			t.Fatalf("ThreadNames returned no map (error %v)", err)
+		}
+		// Each decoder on its own, at the start of the first extents.
+		r := newObjReader(mem, o)
+		for i, e := range mem.extents {
+			if i == 8 {
+				break
+			}
+			readDict(mem, o, e.addr)
+			readLong(mem, o, e.addr)
+			r.readStr(e.addr)
+			r.lookup(e.addr, "threading")
+			r.attr(e.addr, "_name")
+		}
+	})
+}

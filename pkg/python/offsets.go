@@ -64,6 +64,9 @@ type Offsets struct {
 	// PyInterpreterState
 	InterpNext        int // next
 	InterpThreadsHead int // tstate_head (≤3.10), threads.head (3.11+)
+	// InterpModules is sys.modules, a dict: modules (≤3.11), imports.modules
+	// (3.12+). ThreadNames starts there.
+	InterpModules int
 
 	// PyThreadState
 	TstateNext           int // next
@@ -111,6 +114,20 @@ type Offsets struct {
 	// frame's check value so the symbolizer can tell a reused address.
 	CheckOffset int
 
+	// Dicts and instance attributes, which ThreadNames reads.
+	DictKeysLayout DictKeysLayout // how PyDictKeysObject is laid out
+	// DictValuesItems is where the value array starts in what ma_values
+	// points to: 0 for a PyObject** (≤3.10) or PyDictValues.values (3.11,
+	// 3.12), 8 after capacity, size, embedded and valid (3.13+).
+	DictValuesItems int
+	InstanceDict    InstanceDictKind // where an instance's attributes live
+	// HeapTypeCachedKeys is PyHeapTypeObject.ht_cached_keys, the shared keys
+	// of instances whose values live outside a dict (3.11+).
+	HeapTypeCachedKeys int
+	// LongTagged: PyLongObject holds lv_tag (digit count << 3 | sign) where
+	// ob_size was (3.12+).
+	LongTagged bool
+
 	// Objects
 	ObType             int // PyObject.ob_type
 	BytesSize          int // PyBytesObject ob_size
@@ -119,7 +136,54 @@ type Offsets struct {
 	UnicodeState       int // PyASCIIObject state bit field
 	ASCIIDataOffset    int // sizeof(PyASCIIObject): compact ASCII data
 	CompactUnicodeData int // sizeof(PyCompactUnicodeObject): compact non-ASCII data
+	TypeBasicSize      int // PyTypeObject.tp_basicsize
+	TypeItemSize       int // PyTypeObject.tp_itemsize
+	TypeFlags          int // PyTypeObject.tp_flags
+	TypeDictOffset     int // PyTypeObject.tp_dictoffset
+	ModuleDict         int // PyModuleObject.md_dict
+	DictKeys           int // PyDictObject.ma_keys
+	DictValues         int // PyDictObject.ma_values
+	LongSize           int // PyLongObject ob_size (≤3.11) or long_value.lv_tag (3.12+)
+	LongDigits         int // PyLongObject ob_digit (≤3.11) or long_value.ob_digit (3.12+)
 }
+
+// DictKeysLayout names a PyDictKeysObject layout.
+type DictKeysLayout uint8
+
+const (
+	// KeysSized (≤3.10): dk_refcnt, dk_size, dk_lookup, dk_usable,
+	// dk_nentries, then dk_indices at 40; every entry is a PyDictKeyEntry
+	// (hash, key, value).
+	KeysSized DictKeysLayout = iota + 1
+	// KeysLog2 (3.11+): dk_refcnt, dk_log2_size, dk_log2_index_bytes,
+	// dk_kind, dk_version, dk_usable, dk_nentries, then dk_indices at 32;
+	// entries are PyDictKeyEntry for DICT_KEYS_GENERAL, else
+	// PyDictUnicodeEntry (key, value).
+	KeysLog2
+)
+
+// InstanceDictKind says where a Python object's instance attributes live.
+type InstanceDictKind uint8
+
+const (
+	// DictAtOffset (≤3.10): a dict at tp_dictoffset (negative: from the end
+	// of a variable-size object).
+	DictAtOffset InstanceDictKind = iota + 1
+	// ValuesOrDict311 (3.11): for Py_TPFLAGS_MANAGED_DICT types, a
+	// PyDictValues* at obj−32 (values keyed by ht_cached_keys) or, when it is
+	// NULL, a dict at obj−24 (_PyObject_ValuesPointer,
+	// _PyObject_ManagedDictPointer in Include/internal/pycore_object.h).
+	ValuesOrDict311
+	// TaggedDictOrValues (3.12): for managed-dict types a PyDictOrValues at
+	// obj−24: a dict, or a PyDictValues* minus 1 when bit 0 is set
+	// (_PyObject_DictOrValuesPointer, _PyDictOrValues_GetValues).
+	TaggedDictOrValues
+	// InlineValues (3.13+): for managed-dict types a dict at obj−24
+	// (MANAGED_DICT_OFFSET) or, when it is NULL and the type has
+	// Py_TPFLAGS_INLINE_VALUES, a PyDictValues at obj + tp_basicsize whose
+	// valid byte is set (_PyObject_InlineValues).
+	InlineValues
+)
 
 // offsetsTable is indexed by minor version − 7. Read only.
 //
@@ -129,6 +193,20 @@ type Offsets struct {
 // 3.14 CodeFirstTraceable from CPython 3.14's headers; 3.14 InterpNext (7272)
 // from the _Py_DebugOffsets of Debian sid's 3.14.10, which CheckDebugOffsets
 // compares with this row at run time (it caught 7264 there).
+//
+// Thread-name cells (InterpModules to LongTagged): 3.7–3.13 from the DWARF
+// of pyenv's builds (TestOffsetsDWARF checks them): PyInterpreterState's
+// modules (≤3.11) or imports.modules (3.12+, struct _import_state in
+// Include/internal/pycore_interp.h), struct _dictkeysobject and struct
+// _dictvalues (Objects/dict-common.h ≤3.10, Include/internal/pycore_dict.h
+// 3.11+), PyHeapTypeObject.ht_cached_keys (Include/cpython/object.h). 3.14
+// InterpModules (7688) from the _Py_DebugOffsets of Debian sid's 3.14.10
+// (interpreter_state.imports_modules, checked at run time like the rest);
+// 3.14 dict keys, values and ht_cached_keys (880, as in 3.12 and 3.13: the
+// fields before it did not move) from CPython 3.14's pycore_dict.h and
+// object.h, and by reading a live sid 3.14 instance's __dict__ ma_keys back
+// at its type + 880. The instance layouts (InstanceDictKind) follow
+// Include/internal/pycore_object.h of each version.
 var offsetsTable = [...]Offsets{
 	7: {
 		RuntimeInterpretersHead: 24,
@@ -140,6 +218,7 @@ var offsetsTable = [...]Offsets{
 		CodeCode: 40, CodeAdaptive: Absent, CodeFirstLineNo: 36, CodeFilename: 96, CodeName: 104,
 		CodeQualname: Absent, CodeLineTable: 112, CodeFirstTraceable: Absent, LineTable: Lnotab, CheckOffset: 32,
 		ASCIIDataOffset: 48, CompactUnicodeData: 72,
+		InterpModules: 40, DictKeysLayout: KeysSized, DictValuesItems: 0, InstanceDict: DictAtOffset, HeapTypeCachedKeys: Absent,
 	},
 	8: {
 		RuntimeInterpretersHead: 32,
@@ -151,6 +230,7 @@ var offsetsTable = [...]Offsets{
 		CodeCode: 48, CodeAdaptive: Absent, CodeFirstLineNo: 40, CodeFilename: 104, CodeName: 112,
 		CodeQualname: Absent, CodeLineTable: 120, CodeFirstTraceable: Absent, LineTable: Lnotab, CheckOffset: 36,
 		ASCIIDataOffset: 48, CompactUnicodeData: 72,
+		InterpModules: 56, DictKeysLayout: KeysSized, DictValuesItems: 0, InstanceDict: DictAtOffset, HeapTypeCachedKeys: Absent,
 	},
 	9: {
 		RuntimeInterpretersHead: 32,
@@ -162,6 +242,7 @@ var offsetsTable = [...]Offsets{
 		CodeCode: 48, CodeAdaptive: Absent, CodeFirstLineNo: 40, CodeFilename: 104, CodeName: 112,
 		CodeQualname: Absent, CodeLineTable: 120, CodeFirstTraceable: Absent, LineTable: Lnotab, CheckOffset: 36,
 		ASCIIDataOffset: 48, CompactUnicodeData: 72,
+		InterpModules: 856, DictKeysLayout: KeysSized, DictValuesItems: 0, InstanceDict: DictAtOffset, HeapTypeCachedKeys: Absent,
 	},
 	10: {
 		RuntimeInterpretersHead: 32,
@@ -173,6 +254,7 @@ var offsetsTable = [...]Offsets{
 		CodeCode: 48, CodeAdaptive: Absent, CodeFirstLineNo: 40, CodeFilename: 104, CodeName: 112,
 		CodeQualname: Absent, CodeLineTable: 120, CodeFirstTraceable: Absent, LineTable: Linetable310, CheckOffset: 36,
 		ASCIIDataOffset: 48, CompactUnicodeData: 72,
+		InterpModules: 856, DictKeysLayout: KeysSized, DictValuesItems: 0, InstanceDict: DictAtOffset, HeapTypeCachedKeys: Absent,
 	},
 	11: {
 		RuntimeInterpretersHead: 40,
@@ -184,6 +266,7 @@ var offsetsTable = [...]Offsets{
 		CodeCode: Absent, CodeAdaptive: 184, CodeFirstLineNo: 72, CodeFilename: 112, CodeName: 120,
 		CodeQualname: 128, CodeLineTable: 136, CodeFirstTraceable: 168, LineTable: LocationTable, CheckOffset: 68,
 		ASCIIDataOffset: 48, CompactUnicodeData: 72,
+		InterpModules: 888, DictKeysLayout: KeysLog2, DictValuesItems: 0, InstanceDict: ValuesOrDict311, HeapTypeCachedKeys: 872,
 	},
 	12: {
 		RuntimeInterpretersHead: 40,
@@ -195,6 +278,7 @@ var offsetsTable = [...]Offsets{
 		CodeCode: Absent, CodeAdaptive: 192, CodeFirstLineNo: 68, CodeFilename: 112, CodeName: 120,
 		CodeQualname: 128, CodeLineTable: 136, CodeFirstTraceable: 176, LineTable: LocationTable, CheckOffset: 64,
 		ASCIIDataOffset: 40, CompactUnicodeData: 56,
+		InterpModules: 944, DictKeysLayout: KeysLog2, DictValuesItems: 0, InstanceDict: TaggedDictOrValues, HeapTypeCachedKeys: 880, LongTagged: true,
 	},
 	13: {
 		RuntimeInterpretersHead: 632,
@@ -206,6 +290,7 @@ var offsetsTable = [...]Offsets{
 		CodeCode: Absent, CodeAdaptive: 200, CodeFirstLineNo: 68, CodeFilename: 112, CodeName: 120,
 		CodeQualname: 128, CodeLineTable: 136, CodeFirstTraceable: 184, LineTable: LocationTable, CheckOffset: 64,
 		ASCIIDataOffset: 40, CompactUnicodeData: 56,
+		InterpModules: 7656, DictKeysLayout: KeysLog2, DictValuesItems: 8, InstanceDict: InlineValues, HeapTypeCachedKeys: 880, LongTagged: true,
 	},
 	14: {
 		RuntimeInterpretersHead: 808,
@@ -217,6 +302,7 @@ var offsetsTable = [...]Offsets{
 		CodeCode: Absent, CodeAdaptive: 208, CodeFirstLineNo: 68, CodeFilename: 112, CodeName: 120,
 		CodeQualname: 128, CodeLineTable: 136, CodeFirstTraceable: 192, LineTable: LocationTable, CheckOffset: 64,
 		ASCIIDataOffset: 40, CompactUnicodeData: 56,
+		InterpModules: 7688, DictKeysLayout: KeysLog2, DictValuesItems: 8, InstanceDict: InlineValues, HeapTypeCachedKeys: 880, LongTagged: true,
 	},
 }
 
@@ -228,6 +314,17 @@ const (
 	bytesDataOffset     = 32
 	unicodeLengthOffset = 16
 	unicodeStateOffset  = 32
+	// PyTypeObject's head did not move either: tp_basicsize, tp_itemsize,
+	// tp_flags, tp_dictoffset.
+	typeBasicSizeOffset  = 32
+	typeItemSizeOffset   = 40
+	typeFlagsOffset      = 168
+	typeDictOffsetOffset = 288
+	moduleDictOffset     = 16 // PyModuleObject.md_dict
+	dictKeysOffset       = 32 // PyDictObject.ma_keys
+	dictValuesOffset     = 40 // PyDictObject.ma_values
+	longSizeOffset       = 16 // ob_size (≤3.11), lv_tag (3.12+)
+	longDigitsOffset     = 24 // ob_digit
 )
 
 // OffsetsFor returns a copy of the row for v's minor version.
@@ -241,5 +338,14 @@ func OffsetsFor(v Version) (*Offsets, error) {
 	o.BytesData = bytesDataOffset
 	o.UnicodeLength = unicodeLengthOffset
 	o.UnicodeState = unicodeStateOffset
+	o.TypeBasicSize = typeBasicSizeOffset
+	o.TypeItemSize = typeItemSizeOffset
+	o.TypeFlags = typeFlagsOffset
+	o.TypeDictOffset = typeDictOffsetOffset
+	o.ModuleDict = moduleDictOffset
+	o.DictKeys = dictKeysOffset
+	o.DictValues = dictValuesOffset
+	o.LongSize = longSizeOffset
+	o.LongDigits = longDigitsOffset
 	return &o, nil
 }
