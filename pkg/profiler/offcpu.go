@@ -184,19 +184,6 @@ func (s *Session) addPeriod(p sampler.Period) {
 	}
 }
 
-// threadName is the thread's comm, cached. Called with s.mu held.
-func (s *Session) threadName(pid, tid int) string {
-	if n, ok := s.names[tid]; ok {
-		return n
-	}
-	n, err := process.Comm(pid, tid)
-	if err != nil {
-		n = ""
-	}
-	s.names[tid] = n
-	return n
-}
-
 // endPeriod ends the kernel's off-CPU period at now and adds it to the
 // current profile.
 func (s *Session) endPeriod(now uint64) {

@@ -53,7 +53,7 @@ type Session struct {
 	frames   []symbolize.Frame
 	addrs    []uint64
 	blocked  map[int]*blockedThread        // by TID: off the CPU when their process was added
-	names    map[int]string                // thread names by TID
+	names    map[threadKey]threadName      // thread names (names.go)
 	periodMu sync.Mutex                    // one endPeriod at a time; guards waits
 	waits    map[waitKey][]symbolize.Frame // wait sites' stacks, named
 	stopped  time.Time                     // when Run stopped sampling: the end of the last profile
@@ -107,7 +107,7 @@ func NewSession(opts Options) (*Session, error) {
 		threads: map[int]bool{},
 		flushed: make(chan struct{}, 1),
 		blocked: map[int]*blockedThread{},
-		names:   map[int]string{},
+		names:   map[threadKey]threadName{},
 		waits:   map[waitKey][]symbolize.Frame{},
 	}
 	if !opts.FramePointers {
@@ -228,6 +228,7 @@ func (s *Session) Remove(pid int) error {
 	s.mu.Lock()
 	delete(s.targets, pid)
 	s.mu.Unlock()
+	s.forgetNames(pid)
 	s.python.Forget(pid)
 	s.native.Forget(pid)
 	err := s.sampler.RemoveTarget(pid)
@@ -329,7 +330,7 @@ func (s *Session) handle(smp *sampler.Sample) {
 	frames := s.symbolize(smp)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.builder.AddCPU(frames, export.Labels{PID: smp.PID, TID: smp.TID, ThreadName: smp.Comm}, 1)
+	s.builder.AddCPU(frames, export.Labels{PID: smp.PID, TID: smp.TID, ThreadName: s.threadName(smp.PID, smp.TID, smp.Comm)}, 1)
 	s.counts.Samples++
 	if !s.threads[smp.TID] {
 		s.threads[smp.TID] = true

@@ -2,6 +2,7 @@ package profiler
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -60,6 +61,7 @@ func wallThreads(t *testing.T, py interpreter) {
 	cpu := map[string]float64{}
 	noStack := map[string]float64{}
 	own := map[string]float64{} // under the thread's own function
+	badNames := map[string]bool{}
 	var cpuTotal, sleeperBlocked, sleeperSleep, sleeperGIL float64
 	for _, smp := range p.Sample {
 		r := role[smp.NumLabel["thread_id"][0]]
@@ -72,6 +74,15 @@ func wallThreads(t *testing.T, py interpreter) {
 		}
 		if hasFrame(smp, r) {
 			own[r] += v
+		}
+		// Each thread is labelled with its threading name, which wall.py
+		// makes its function's (and MainThread for the main thread).
+		want := r
+		if r == "" {
+			want = "MainThread"
+		}
+		if got := smp.Label["thread_name"]; len(got) != 1 || got[0] != want {
+			badNames[fmt.Sprintf("%s labelled %q", want, got)] = true
 		}
 		if r != "sleeper" {
 			continue
@@ -104,6 +115,9 @@ func wallThreads(t *testing.T, py interpreter) {
 		if own[r] < 0.98*wall[r] {
 			t.Errorf("%s: %.2f%% of its wall time under %s, want ≥ 98%% (%.2f%% with no stack)", r, 100*own[r]/wall[r], r, 100*noStack[r]/wall[r])
 		}
+	}
+	for b := range badNames {
+		t.Errorf("thread name: %s", b)
 	}
 	// The sleeper blocks in the sleep, or for the GIL after it (up to the
 	// 5 ms switch interval, longer when the busy thread holding it waits

@@ -280,3 +280,39 @@ func (p *Python) ThreadStacks(pid int, tids []int) map[int][]Frame {
 
 // maxSnapshotFrames bounds a user-space walk, like the BPF walker's limit.
 const maxSnapshotFrames = 128
+
+// ThreadNames returns the threading.Thread names of pid's Python threads,
+// by TID. The TID is the thread state's native_thread_id (3.11+), or glibc's
+// record of it for the thread's pthread_t before that. Threads that
+// threading does not know (C threads, a thread not started yet) are absent.
+func (p *Python) ThreadNames(pid int) (map[int]string, error) {
+	pp := p.proc(pid)
+	if pp == nil {
+		return nil, fmt.Errorf("process %d is not an attached Python", pid)
+	}
+	threads, err := pp.interp.Threads(pp.mem)
+	if err != nil {
+		return nil, fmt.Errorf("list Python threads of %d: %w", pid, err)
+	}
+	names, err := pp.interp.ThreadNames(pp.mem)
+	if err != nil && len(names) == 0 {
+		return nil, fmt.Errorf("read Python thread names of %d: %w", pid, err)
+	}
+	out := make(map[int]string, len(names))
+	for _, th := range threads {
+		name, ok := names[th.ThreadID]
+		if !ok {
+			continue
+		}
+		tid := int(th.NativeID)
+		if tid == 0 {
+			if t, err := python.PthreadTID(pp.mem, th.ThreadID); err == nil && process.HasThread(pid, t) {
+				tid = t
+			}
+		}
+		if tid != 0 {
+			out[tid] = name
+		}
+	}
+	return out, nil
+}

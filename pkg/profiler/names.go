@@ -1,0 +1,63 @@
+package profiler
+
+import (
+	"time"
+
+	"github.com/bprof/bprof/pkg/process"
+)
+
+// Thread names: a Python thread is labelled with its threading.Thread.name
+// (MainThread, ThreadPoolExecutor-0_1), read from the interpreter's memory,
+// any other thread with its OS name. The names of a process are read again
+// when a thread appears that has none yet: threading registers a thread only
+// once it runs, and a thread of a pool is often sampled before.
+
+// nameRetry is how long an OS name stands in for a Python thread's name
+// before the interpreter is asked again.
+const nameRetry = time.Second
+
+type threadKey struct{ pid, tid int }
+
+type threadName struct {
+	name   string
+	python bool      // from threading; else the OS name
+	at     time.Time // when an OS name was taken
+}
+
+// threadName is the thread's name, cached; comm is its OS name if known.
+// Called with s.mu held.
+func (s *Session) threadName(pid, tid int, comm ...string) string {
+	k := threadKey{pid, tid}
+	if n, ok := s.names[k]; ok && (n.python || time.Since(n.at) < nameRetry) {
+		return n.name
+	}
+	if s.python.Attached(pid) {
+		if names, err := s.python.ThreadNames(pid); err == nil {
+			for t, name := range names {
+				s.names[threadKey{pid, t}] = threadName{name: name, python: true}
+			}
+			if n, ok := s.names[k]; ok && n.python {
+				return n.name
+			}
+		}
+	}
+	n := threadName{at: time.Now()}
+	if len(comm) > 0 && comm[0] != "" {
+		n.name = comm[0]
+	} else if c, err := process.Comm(pid, tid); err == nil {
+		n.name = c
+	}
+	s.names[k] = n
+	return n.name
+}
+
+// forgetNames drops the names of pid's threads.
+func (s *Session) forgetNames(pid int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.names {
+		if k.pid == pid {
+			delete(s.names, k)
+		}
+	}
+}
