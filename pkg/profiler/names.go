@@ -46,18 +46,54 @@ func (s *Session) threadName(pid, tid int, comm ...string) string {
 		n.name = comm[0]
 	} else if c, err := process.Comm(pid, tid); err == nil {
 		n.name = c
+	} else if old, ok := s.names[k]; ok {
+		n.name = old.name // the thread is gone: keep what was known
 	}
 	s.names[k] = n
 	return n.name
 }
 
-// forgetNames drops the names of pid's threads.
-func (s *Session) forgetNames(pid int) {
+// retryNames asks the interpreters again for the names of threads that
+// have only their OS name, for nameRetry·4 after they were first named: a
+// thread appears in threading's registry only once it runs, and a thread
+// that lives a second must not stay unnamed because its first sample came
+// too early.
+func (s *Session) retryNames() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pids := map[int]bool{}
+	for k, n := range s.names {
+		if !n.python && time.Since(n.at) < 4*nameRetry {
+			pids[k.pid] = true
+		}
+	}
+	for pid := range pids {
+		if !s.python.Attached(pid) {
+			continue
+		}
+		names, err := s.python.ThreadNames(pid)
+		if err != nil {
+			continue
+		}
+		for t, name := range names {
+			s.names[threadKey{pid, t}] = threadName{name: name, python: true}
+		}
+	}
+}
+
+// forgetThreads drops what is known of pid's threads: names, and stacks
+// read late.
+func (s *Session) forgetThreads(pid int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k := range s.names {
 		if k.pid == pid {
 			delete(s.names, k)
+		}
+	}
+	for k := range s.late {
+		if k.pid == pid {
+			delete(s.late, k)
 		}
 	}
 }

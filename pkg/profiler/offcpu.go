@@ -109,30 +109,57 @@ type waitKey struct {
 }
 
 // waitFrames returns the frames of a wait site, named once per site and
-// target (sites repeat period after period).
-func (s *Session) waitFrames(pid int, site uint64) []symbolize.Frame {
+// target (sites repeat period after period). A site first seen on a thread
+// whose Python state was not known yet (a thread that blocked right after it
+// started) gets that thread's Python stack as read once it was known.
+func (s *Session) waitFrames(pid, tid int, site uint64) []symbolize.Frame {
 	k := waitKey{pid, site}
-	if f, ok := s.waits[k]; ok {
-		return f
-	}
-	smp, err := s.sampler.WaitStack(site)
-	if err != nil {
-		if !errors.Is(err, ebpf.ErrKeyNotExist) {
-			s.opts.Warn(err.Error())
+	w, ok := s.waits[k]
+	if !ok {
+		smp, err := s.sampler.WaitStack(site)
+		if err != nil {
+			if !errors.Is(err, ebpf.ErrKeyNotExist) {
+				s.opts.Warn(err.Error())
+			}
+			return []symbolize.Frame{export.Pseudo("[off-cpu: stack not kept]")}
 		}
-		return []symbolize.Frame{export.Pseudo("[off-cpu: stack not kept]")}
+		w = &waitStack{frames: s.waitSymbolize(&smp)}
+		if smp.Flags&sampler.FlagPyUnknownThread != 0 {
+			w.sample = &smp
+		}
+		s.waits[k] = w
 	}
+	if w.sample == nil {
+		return w.frames
+	}
+	refs, ok := s.lateStack(pid, tid, w.frames)
+	if !ok {
+		return w.frames
+	}
+	smp := *w.sample
+	smp.Python = refs
+	smp.Flags &^= sampler.FlagPyUnknownThread
+	return s.waitSymbolize(&smp)
+}
+
+// waitStack is a wait site's stack, named.
+type waitStack struct {
+	frames []symbolize.Frame
+	sample *sampler.Sample // kept when the thread's Python state was unknown
+}
+
+// waitSymbolize names a wait stack's frames, without those of the tracing
+// machinery on top.
+func (s *Session) waitSymbolize(smp *sampler.Sample) []symbolize.Frame {
 	var addrs []uint64
-	frames := s.symbolizeInto(&smp, nil, &addrs)
+	frames := s.symbolizeInto(smp, nil, &addrs)
 	for i := 0; i < len(frames) && i < 8; i++ {
 		if tracingFrame(&frames[i]) {
 			frames = frames[i+1:]
 			i = -1
 		}
 	}
-	frames = append([]symbolize.Frame(nil), frames...)
-	s.waits[k] = frames
-	return frames
+	return append([]symbolize.Frame(nil), frames...)
 }
 
 // addPeriod adds a period's waits and the threads' exact on-CPU times to
@@ -158,7 +185,7 @@ func (s *Session) addPeriod(p sampler.Period) {
 				frames = []symbolize.Frame{export.Pseudo("[blocked before recording]")}
 			}
 		default:
-			frames = s.waitFrames(w.PID, w.Site)
+			frames = s.waitFrames(w.PID, w.TID, w.Site)
 		}
 		waits = append(waits, wait{w, frames})
 	}

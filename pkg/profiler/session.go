@@ -52,11 +52,12 @@ type Session struct {
 
 	frames   []symbolize.Frame
 	addrs    []uint64
-	blocked  map[int]*blockedThread        // by TID: off the CPU when their process was added
-	names    map[threadKey]threadName      // thread names (names.go)
-	periodMu sync.Mutex                    // one endPeriod at a time; guards waits
-	waits    map[waitKey][]symbolize.Frame // wait sites' stacks, named
-	stopped  time.Time                     // when Run stopped sampling: the end of the last profile
+	blocked  map[int]*blockedThread    // by TID: off the CPU when their process was added
+	names    map[threadKey]threadName  // thread names (names.go)
+	periodMu sync.Mutex                // one endPeriod at a time; guards waits
+	waits    map[waitKey]*waitStack    // wait sites' stacks, named
+	late     map[threadKey]*lateThread // new threads' blocked Python stacks (late.go)
+	stopped  time.Time                 // when Run stopped sampling: the end of the last profile
 
 	flushMu  sync.Mutex    // one flush at a time: Cut's or the end of Run's
 	flushed  chan struct{} // the reader got to the end of a Cut's flush
@@ -108,7 +109,8 @@ func NewSession(opts Options) (*Session, error) {
 		flushed: make(chan struct{}, 1),
 		blocked: map[int]*blockedThread{},
 		names:   map[threadKey]threadName{},
-		waits:   map[waitKey][]symbolize.Frame{},
+		waits:   map[waitKey]*waitStack{},
+		late:    map[threadKey]*lateThread{},
 	}
 	if !opts.FramePointers {
 		s.unwind = newUnwinder(smp, cache, opts.Warn)
@@ -221,6 +223,7 @@ func (s *Session) refreshThreads(pid int) {
 		return // the process may be exiting; samples keep their native frames
 	}
 	s.sampler.SetPythonThreads(pid, threads)
+	s.noteThreads(pid)
 }
 
 // Remove stops profiling pid.
@@ -228,7 +231,7 @@ func (s *Session) Remove(pid int) error {
 	s.mu.Lock()
 	delete(s.targets, pid)
 	s.mu.Unlock()
-	s.forgetNames(pid)
+	s.forgetThreads(pid)
 	s.python.Forget(pid)
 	s.native.Forget(pid)
 	err := s.sampler.RemoveTarget(pid)
@@ -410,6 +413,8 @@ func (s *Session) watchTargets(ctx context.Context, cancel func()) {
 			return
 		case <-t.C:
 		}
+		s.retryNames()
+		s.readLateStacks()
 		s.mu.Lock()
 		alive := 0
 		for _, tg := range s.targets {

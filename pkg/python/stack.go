@@ -13,6 +13,7 @@ type FrameRef struct {
 	// Entry marks the root-most frame that its C-level eval call runs
 	// (3.11+; set by the BPF walker). Before 3.11 every frame is one.
 	Entry bool
+	shim  bool // readFrame: an entry shim, skipped
 }
 
 // Stack walks the frames of the thread state at tstate, innermost first, at
@@ -57,6 +58,10 @@ func (in *Interpreter) stack(mem io.ReaderAt, tstate uint64, max int) ([]FrameRe
 		}
 		if ok {
 			out = append(out, ref)
+		} else if ref.shim && len(out) > 0 {
+			// 3.12+: the frame just leaf-ward of an entry shim is the
+			// first its eval call ran, as the BPF walker marks it.
+			out[len(out)-1].Entry = true
 		}
 		frame = prev
 	}
@@ -100,6 +105,7 @@ func (in *Interpreter) readFrame(mem io.ReaderAt, o *Offsets, frame uint64) (ref
 		owner = int(int8(b))
 	}
 	if o.OwnerShimMin != Absent && owner >= o.OwnerShimMin || code == 0 {
+		ref.shim = o.OwnerShimMin != Absent && owner >= o.OwnerShimMin
 		return ref, false, prev, nil
 	}
 	if in.CodeType != 0 {
@@ -112,6 +118,16 @@ func (in *Interpreter) readFrame(mem io.ReaderAt, o *Offsets, frame uint64) (ref
 		}
 	}
 	ref.Code = code
+	switch {
+	case o.FrameKind == FrameObjectKind:
+		ref.Entry = true // before 3.11 every frame is its own eval call
+	case o.FrameIsEntry != Absent:
+		b, err := readU8(mem, at(frame, o.FrameIsEntry))
+		if err != nil {
+			return ref, false, prev, err
+		}
+		ref.Entry = b != 0
+	}
 	if o.FrameKind == FrameObjectKind {
 		lasti, err := readI32(mem, at(frame, o.FrameInstr))
 		if err != nil {

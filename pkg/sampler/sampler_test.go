@@ -1,11 +1,13 @@
 package sampler
 
 import (
+	"math"
 	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/bprof/bprof/internal/testenv"
+	"github.com/bprof/bprof/pkg/process"
 )
 
 func TestSampleBusyProcess(t *testing.T) {
@@ -24,7 +26,10 @@ func TestSampleBusyProcess(t *testing.T) {
 	if err := s.AddTarget(cmd.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(2 * time.Second)
+	pid := cmd.Process.Pid
+	ran0, _ := process.RunTime(pid, pid)
+	began := time.Now()
+	deadline := began.Add(2 * time.Second)
 	n := 0
 	for time.Now().Before(deadline) {
 		smp, err := s.Read()
@@ -39,9 +44,19 @@ func TestSampleBusyProcess(t *testing.T) {
 		}
 		n++
 	}
+	ran1, _ := process.RunTime(pid, pid)
+	span := time.Since(began).Seconds()
 	st, _ := s.Stats()
-	t.Logf("%d samples in 2s, stats %+v", n, st)
-	if n < 100 {
-		t.Fatalf("%d samples in 2 s of a busy thread at 100 Hz, want about 200", n)
+	// A 100 Hz tick lands on the thread with the probability q that it is on
+	// that CPU: over the span's ticks the count is binomial, σ = √(n·q·(1−q));
+	// allow 4σ and a tick at each end. (The last samples of the span may still
+	// be in the ring: the bound is one-sided.)
+	ran := float64(ran1-ran0) / 1e9
+	q := math.Min(1, ran/span)
+	want := ran * 100
+	tol := 4*math.Sqrt(span*100*q*(1-q)) + 2
+	t.Logf("%d samples in %.2f s, in which the target ran %.2f s: want %.0f − %.1f; stats %+v", n, span, ran, want, tol, st)
+	if float64(n) < want-tol {
+		t.Fatalf("%d samples in %.2f s of a thread that ran %.2f s at 100 Hz, want at least %.0f", n, span, ran, want-tol)
 	}
 }

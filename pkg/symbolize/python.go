@@ -238,6 +238,39 @@ func (p *Python) pyFrame(pp *pyProc, ref python.FrameRef) Frame {
 
 func pseudo(name string) Frame { return Frame{Kind: KindPseudo, Name: name} }
 
+// ThreadRefs walks the Python stacks of the given threads of pid, as the BPF
+// walker would (leaf first, entry frames marked), by TID.
+func (p *Python) ThreadRefs(pid int, tids []int) map[int][]python.FrameRef {
+	pp := p.proc(pid)
+	if pp == nil {
+		return nil
+	}
+	threads, err := pp.interp.Threads(pp.mem)
+	if err != nil {
+		return nil
+	}
+	want := make(map[uint64]bool, len(tids))
+	for _, t := range tids {
+		want[uint64(t)] = true
+	}
+	out := map[int][]python.FrameRef{}
+	for _, th := range threads {
+		tid := th.NativeID
+		if tid == 0 {
+			if t, err := python.PthreadTID(pp.mem, th.ThreadID); err == nil && t > 0 {
+				tid = uint64(t)
+			}
+		}
+		if !want[tid] {
+			continue
+		}
+		if refs, err := pp.interp.Stack(pp.mem, th.TState, maxSnapshotFrames); err == nil {
+			out[int(tid)] = refs
+		}
+	}
+	return out
+}
+
 // ThreadStacks walks, from user space, the Python stacks of the threads tids
 // of pid (leaf first), by TID: for threads that are blocked, whose stacks the
 // BPF walker never sees. It needs native_thread_id (CPython 3.11+) to tell
