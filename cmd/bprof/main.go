@@ -55,6 +55,10 @@ func mainWith(args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
 		}
+		var es exitStatus
+		if errors.As(err, &es) {
+			return int(es)
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "bprof %s: %v\n", c.name, err)
 			var ue usageError
@@ -86,6 +90,12 @@ type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
+
+// exitStatus ends bprof with this status and no message of its own: the
+// status of the command `record -- COMMAND` ran, which said what it had to.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // newFlagSet returns a flag set that reports errors to the caller instead of exiting.
 func newFlagSet(name, synopsis string, stderr io.Writer) *pflag.FlagSet {

@@ -1,0 +1,52 @@
+"""A target for the command-line tests (cmd/bprof). Usage:
+
+  cli.py burn SECONDS STATUS   spin in hot() for SECONDS, then exit STATUS
+  cli.py signal                print "ready", spin in hot(); SIGTERM exits 7
+  cli.py fork N SECONDS        fork N children that spin in child_work() for
+                               SECONDS, wait for them, exit 0
+Runs on Python 3.7 and later.
+"""
+import os
+import signal
+import sys
+import time
+
+
+def hot(seconds):
+    end = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < end:
+        n += 1
+    return n
+
+
+def child_work(seconds):
+    hot(seconds)
+
+
+def main():
+    mode = sys.argv[1]
+    if mode == "burn":
+        hot(float(sys.argv[2]))
+        sys.exit(int(sys.argv[3]))
+    if mode == "signal":
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(7))
+        print("ready", flush=True)
+        hot(60)
+        sys.exit(1)
+    if mode == "fork":
+        n, seconds = int(sys.argv[2]), float(sys.argv[3])
+        kids = []
+        for _ in range(n):
+            pid = os.fork()
+            if pid == 0:
+                child_work(seconds)
+                os._exit(0)
+            kids.append(pid)
+        for pid in kids:
+            os.waitpid(pid, 0)
+        return
+    sys.exit("unknown mode " + mode)
+
+
+main()
