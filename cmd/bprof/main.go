@@ -25,6 +25,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"record", "sample a process for a while and write a pprof profile", runRecord},
+		{"top", "a live view of the functions a process spends its time in, refreshed every second", runTop},
 		{"dump", "print every thread's stack once (Python, native, kernel) and whether it waits for the GIL", runDump},
 		{"check", "report whether this machine can run bprof, and how to fix what is missing", runCheck},
 		{"agent", "profile services continuously and ship batches to a directory or Pyroscope", runAgent},
