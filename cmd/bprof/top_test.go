@@ -267,4 +267,3 @@ func TestTopErrors(t *testing.T) {
 		}
 	}
 }
-
