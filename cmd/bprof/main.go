@@ -121,7 +121,7 @@ func parseFlags(fs *pflag.FlagSet, args []string) error {
 }
 
 func runVersion(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("version", "version", stderr)
+	fs := newFlagSet("version", "version\n\nExample:\n  bprof version", stderr)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
