@@ -8,9 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bprof/bprof/internal/testenv"
 	"github.com/bprof/bprof/pkg/flamegraph"
@@ -298,4 +300,64 @@ func buildBprof(t *testing.T) string {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// TestRecordCommandCtrlC: Ctrl-C typed at a terminal reaches the command
+// once (bprof, in the same foreground process group, does not pass on a
+// second one): Python's KeyboardInterrupt ends it, bprof writes the
+// profile and exits with the command's status, 130 (128 + SIGINT).
+func TestRecordCommandCtrlC(t *testing.T) {
+	testenv.RequireRoot(t)
+	python := testenv.RequireCommand(t, "python3")
+	bin := buildBprof(t)
+	out := filepath.Join(t.TempDir(), "int.pb.gz")
+	// Two SIGINTs would interrupt the handler of the first: the second
+	// KeyboardInterrupt would print a second traceback and exit 1.
+	script := `import sys, time
+print("ready", flush=True)
+try:
+    end = time.monotonic() + 60
+    while time.monotonic() < end: pass
+except KeyboardInterrupt:
+    time.sleep(0.5)
+    print("interrupted once", flush=True)
+    raise
+`
+	master, slave := openPTY(t)
+	rec := exec.Command(bin, "record", "-o", out, "--", python, "-c", script)
+	rec.Stdin, rec.Stdout, rec.Stderr = slave, slave, slave
+	rec.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := rec.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Process.Kill()
+	slave.Close()
+	var log screenLog
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		b := make([]byte, 4096)
+		for {
+			n, err := master.Read(b)
+			log.Write(b[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	log.waitFor(t, 0, regexp.MustCompile(`ready`), 30*time.Second)
+	master.WriteString("\x03")
+	rec.Wait()
+	<-drained
+	screen := log.String()
+	if code := exitCode(rec.ProcessState); code != 130 {
+		t.Errorf("exit %d, want 130; terminal:\n%s", code, screen)
+	}
+	if strings.Count(screen, "interrupted once") != 1 || strings.Count(screen, "KeyboardInterrupt") != 1 {
+		t.Errorf("the command was not interrupted exactly once; terminal:\n%s", screen)
+	}
+	if !strings.Contains(screen, "bprof: wrote "+out) {
+		t.Errorf("no profile written; terminal:\n%s", screen)
+	}
+	readProfile(t, out)
 }
