@@ -62,14 +62,12 @@ func TestRecordCommand(t *testing.T) {
 	python := testenv.RequireCommand(t, "python3")
 	dir := t.TempDir()
 	out, svg := filepath.Join(dir, "cmd.pb.gz"), filepath.Join(dir, "cmd.svg")
-	before := bprofPrograms(t)
 	var stdout, stderr bytes.Buffer
 	code := mainWith([]string{"record", "-o", out, "--svg", svg, "--", python, cliPy, "burn", "1.5", "3"}, &stdout, &stderr)
 	if code != 3 {
 		t.Fatalf("exit %d, want the command's 3; stderr:\n%s", code, stderr.String())
 	}
-	assertNoBPFLeft(t)
-	assertNoNewPrograms(t, before)
+	assertNoBPFLeft(t) // this process's fds: other developers' bprof programs may be loaded meanwhile
 	p := readProfile(t, out)
 	// hot() spins for 1.5 s of the ~1.6 s the command lives (interpreter
 	// start-up and exit take tens of ms): at 100 Hz ~150 samples, of which
@@ -169,7 +167,6 @@ func TestRecordCommandSignal(t *testing.T) {
 	python := testenv.RequireCommand(t, "python3")
 	bin := buildBprof(t)
 	out := filepath.Join(t.TempDir(), "sig.pb.gz")
-	before := bprofPrograms(t)
 	rec := exec.Command(bin, "record", "-o", out, "--", python, cliPy, "signal")
 	var stderr bytes.Buffer
 	rec.Stderr = &stderr
@@ -181,6 +178,7 @@ func TestRecordCommandSignal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rec.Process.Kill()
+	progs := waitForOwnPrograms(t, rec.Process.Pid)
 	line, err := bufio.NewReader(pipe).ReadString('\n')
 	if err != nil || line != "ready\n" {
 		t.Fatalf("command said %q (%v); stderr:\n%s", line, err, stderr.String())
@@ -190,11 +188,16 @@ func TestRecordCommandSignal(t *testing.T) {
 	if code := rec.ProcessState.ExitCode(); code != 7 {
 		t.Fatalf("exit %d (%v), want the command's 7 (its SIGTERM handler); stderr:\n%s", code, err, stderr.String())
 	}
+	// The command spun in hot() for 0.5 s before it said ready, from its
+	// start under the profiler: ~50 samples at 100 Hz; 20 allows for a
+	// loaded machine.
 	p := readProfile(t, out)
-	if share, n := cpuShare(p, "hot"); n == 0 || share == 0 {
-		t.Errorf("profile has %d samples, %.2f in hot()", n, share)
+	share, n := cpuShare(p, "hot")
+	t.Logf("%d samples, %.2f in hot()", n, share)
+	if float64(n)*share < 20 {
+		t.Errorf("profile has %d samples, %.2f in hot(): want ≥ 20 in hot()", n, share)
 	}
-	assertNoNewPrograms(t, before)
+	assertProgramsGone(t, progs)
 }
 
 // TestRecordSubprocesses: --subprocesses follows forked children into the

@@ -1,7 +1,8 @@
 """A target for the command-line tests (cmd/bprof). Usage:
 
   cli.py burn SECONDS STATUS   spin in hot() for SECONDS, then exit STATUS
-  cli.py signal                print "ready", spin in hot(); SIGTERM exits 7
+  cli.py signal                spin in hot() for 0.5 s, print "ready", spin on;
+                               SIGTERM exits 7
   cli.py fork N SECONDS        fork N children that spin in child_work() for
                                SECONDS, wait for them, exit 0
 Runs on Python 3.7 and later.
@@ -31,6 +32,7 @@ def main():
         sys.exit(int(sys.argv[3]))
     if mode == "signal":
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(7))
+        hot(0.5)
         print("ready", flush=True)
         hot(60)
         sys.exit(1)
