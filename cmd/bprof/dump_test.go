@@ -116,3 +116,35 @@ func TestDumpErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDumpRunning: --running gives the threads on the CPU their native
+// frames, from a sample.
+func TestDumpRunning(t *testing.T) {
+	testenv.RequireRoot(t)
+	python := pyenvPython(t, 12)
+	proc := testenv.Start(t, python, "../../testdata/python/hang.py", "0")
+	if line, _ := proc.Stdout.ReadString('\n'); line != "ready\n" {
+		t.Fatalf("target said %q", line)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := mainWith([]string{"dump", "-p", strconv.Itoa(proc.Cmd.Process.Pid), "--running"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	assertNoBPFLeft(t)
+	sampled := 0
+	for _, th := range dumpThreads(stdout.String()) {
+		if strings.Contains(th, ": on CPU\n") && strings.Contains(th, "from a sample taken on the CPU") {
+			sampled++
+			// The spinner runs Python: its sample holds the eval loop.
+			if !strings.Contains(th, "    spin (") || !strings.Contains(th, "_PyEval_EvalFrameDefault") {
+				t.Errorf("a sampled thread lacks its Python or native frames:\n%s", th)
+			}
+		}
+	}
+	// One spinner holds the GIL and runs; the other is mostly asleep in
+	// take_gil. At least the one running is on the CPU and sampled: in
+	// 250 ms at 100 Hz it has ~25 samples.
+	if sampled == 0 {
+		t.Errorf("no thread on the CPU got sampled frames:\n%s", stdout.String())
+	}
+}
