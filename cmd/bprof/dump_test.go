@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bprof/bprof/internal/testenv"
+	"github.com/bprof/bprof/pkg/process"
 )
 
 // pyenvPython returns pyenv's CPython 3.minor (built with symbols), or skips.
@@ -34,6 +35,25 @@ func dumpThreads(out string) []string {
 	return parts[1:]
 }
 
+// waitBlocked waits until at least n threads of pid are blocked (state S):
+// "ready" is printed when the threads have started, not yet blocked.
+func waitBlocked(t *testing.T, pid, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		tids, _ := process.Threads(pid)
+		blocked := 0
+		for _, tid := range tids {
+			if st, err := process.State(pid, tid); err == nil && st == 'S' {
+				blocked++
+			}
+		}
+		if blocked >= n {
+			return
+		}
+	}
+	t.Fatalf("fewer than %d threads of %d blocked after 20 s", n, pid)
+}
+
 // TestDump: a 100-thread Python process is dumped in under a second, with
 // each thread's Python, native and kernel frames and its state.
 func TestDump(t *testing.T) {
@@ -44,6 +64,7 @@ func TestDump(t *testing.T) {
 	if line, _ := proc.Stdout.ReadString('\n'); line != "ready\n" {
 		t.Fatalf("target said %q", line)
 	}
+	waitBlocked(t, proc.Cmd.Process.Pid, 98) // main, the sleeper and the 96 waiters
 	pid := strconv.Itoa(proc.Cmd.Process.Pid)
 	var out string
 	gil := false
