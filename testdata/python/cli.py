@@ -1,7 +1,7 @@
 """A target for the command-line tests (cmd/bprof). Usage:
 
-  cli.py burn SECONDS STATUS   spin in hot() for SECONDS, then exit STATUS
-  cli.py signal                spin in hot() for 0.5 s, print "ready", spin on;
+  cli.py burn SECONDS STATUS   spin in hot() for SECONDS of CPU time, then exit STATUS
+  cli.py signal                spin in hot() for 0.5 s of CPU, print "ready", spin on;
                                SIGTERM exits 7
   cli.py fork N SECONDS        fork N children that spin in child_work() for
                                SECONDS, wait for them, exit 0
@@ -14,9 +14,11 @@ import time
 
 
 def hot(seconds):
-    end = time.monotonic() + seconds
+    """Spins for seconds of this thread's CPU time (not wall time), so a test
+    can expect rate × seconds samples however busy the machine is."""
+    end = time.thread_time() + seconds
     n = 0
-    while time.monotonic() < end:
+    while time.thread_time() < end:
         n += 1
     return n
 
