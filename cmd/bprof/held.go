@@ -94,10 +94,8 @@ func (h *heldCommand) abort() {
 // running as a target of the session.
 type runningCommand struct {
 	*heldCommand
-	done      chan struct{} // closed when the command has exited (and was reaped)
-	state     *os.ProcessState
-	signalled atomic.Bool // bprof was told to stop (SIGINT, SIGTERM): so was the command
-	stopRelay func()
+	done  chan struct{} // closed when the command has exited (and was reaped)
+	state *os.ProcessState
 }
 
 // startCommand starts argv held, adds it to sess, and lets it run.
@@ -113,7 +111,7 @@ func startCommand(sess *profiler.Session, path string, argv []string, stdout, st
 	if err := h.release(); err != nil {
 		return nil, err
 	}
-	rc := &runningCommand{heldCommand: h, done: make(chan struct{}), stopRelay: func() {}}
+	rc := &runningCommand{heldCommand: h, done: make(chan struct{})}
 	go func() {
 		rc.cmd.Wait()
 		rc.state = rc.cmd.ProcessState
@@ -122,57 +120,20 @@ func startCommand(sess *profiler.Session, path string, argv []string, stdout, st
 	return rc, nil
 }
 
-// relayedSignals are passed on to the command.
-var relayedSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
-
-// relayTo passes the signals bprof receives on to the command until
-// stopRelay, and sends SIGINT and SIGTERM on stopc too (they end the
-// recording). A Ctrl-C or Ctrl-\ typed at a terminal has already reached the
-// command, which shares bprof's foreground process group: those are not sent
-// twice.
-func (rc *runningCommand) relayTo(stopc chan<- os.Signal) {
-	c := make(chan os.Signal, 8)
-	signal.Notify(c, relayedSignals...)
-	quit := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-quit:
-				return
-			case sig := <-c:
-				if !(sig == syscall.SIGINT || sig == syscall.SIGQUIT) || !foregroundOfTerminal() {
-					rc.cmd.Process.Signal(sig)
-				}
-				if sig == syscall.SIGINT || sig == syscall.SIGTERM {
-					rc.signalled.Store(true)
-					select {
-					case stopc <- sig:
-					default:
-					}
-				}
-			}
-		}
-	}()
-	rc.stopRelay = func() {
-		signal.Stop(c)
-		close(quit)
-	}
-}
-
 // wait returns when the command has exited.
 func (rc *runningCommand) wait() { <-rc.done }
 
 // finish waits for the command to end and returns bprof's exit status. A
 // command still running when the recording ended for its duration is sent
 // SIGTERM (and its end is no failure: bprof ended it); one that bprof was
-// told to stop got that signal already, and is waited for.
-func (rc *runningCommand) finish(warn func(string)) int {
+// told to stop (stopped) got that signal already, and is waited for.
+func (rc *runningCommand) finish(stopped bool, warn func(string)) int {
 	select {
 	case <-rc.done:
 		return exitCode(rc.state)
 	default:
 	}
-	if rc.signalled.Load() {
+	if stopped {
 		rc.wait()
 		return exitCode(rc.state)
 	}
@@ -180,6 +141,57 @@ func (rc *runningCommand) finish(warn func(string)) int {
 	rc.cmd.Process.Signal(syscall.SIGTERM)
 	rc.wait()
 	return 0
+}
+
+// signals handles the signals bprof gets while it records: SIGINT and
+// SIGTERM end the recording; with a command, those and the others in
+// relayedSignals are passed on to it once it runs.
+type signals struct {
+	c       chan os.Signal
+	quit    chan struct{}
+	stopped atomic.Bool // SIGINT or SIGTERM came: set before the recording is cancelled
+	child   atomic.Pointer[runningCommand]
+}
+
+// relayedSignals are passed on to a command.
+var relayedSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
+
+// catchSignals starts handling signals; cancel ends the recording.
+func catchSignals(relay bool, cancel func()) *signals {
+	s := &signals{c: make(chan os.Signal, 8), quit: make(chan struct{})}
+	if relay {
+		signal.Notify(s.c, relayedSignals...)
+	} else {
+		signal.Notify(s.c, syscall.SIGINT, syscall.SIGTERM)
+	}
+	go func() {
+		for {
+			select {
+			case <-s.quit:
+				return
+			case sig := <-s.c:
+				// A Ctrl-C or Ctrl-\ typed at a terminal has already reached
+				// the command, which shares bprof's foreground process
+				// group: those are not sent twice.
+				if rc := s.child.Load(); rc != nil && (!(sig == syscall.SIGINT || sig == syscall.SIGQUIT) || !foregroundOfTerminal()) {
+					rc.cmd.Process.Signal(sig)
+				}
+				if sig == syscall.SIGINT || sig == syscall.SIGTERM {
+					s.stopped.Store(true)
+					cancel()
+				}
+			}
+		}
+	}()
+	return s
+}
+
+// relayTo passes signals on to rc from now on.
+func (s *signals) relayTo(rc *runningCommand) { s.child.Store(rc) }
+
+func (s *signals) stop() {
+	signal.Stop(s.c)
+	close(s.quit)
 }
 
 // foregroundOfTerminal reports whether bprof's process group is the

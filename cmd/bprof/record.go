@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -96,6 +95,13 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	// Signals are caught from here on, so a Ctrl-C while the programs load
+	// still ends bprof cleanly (with the profile of what there is).
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sig := catchSignals(command != nil, cancel)
+	defer sig.stop()
+
 	warn := func(msg string) { fmt.Fprintf(stderr, "bprof: %s\n", msg) }
 	sess, err := profiler.NewSession(profiler.Options{Rate: *rate, OffCPU: !*noOffCPU, FramePointers: *fp, Warn: warn})
 	if err != nil {
@@ -108,30 +114,20 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stopc := make(chan os.Signal, 1)
 	var child *runningCommand
 	if command != nil {
+		if sig.stopped.Load() {
+			return errors.New("interrupted before the command started; it was not run")
+		}
 		if child, err = startCommand(sess, path, command, stdout, stderr); err != nil {
 			return err
 		}
-		defer child.stopRelay()
-	} else {
-		signal.Notify(stopc, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(stopc)
-	}
-	if child != nil {
-		child.relayTo(stopc)
-	}
-	go func() {
-		select {
-		case <-stopc:
-			cancel()
-		case <-ctx.Done():
+		sig.relayTo(child)
+		if sig.stopped.Load() {
+			// Told to stop while the command was being released: it may
+			// have missed the signal.
+			child.cmd.Process.Signal(syscall.SIGTERM)
 		}
-	}()
-	if child != nil {
 		go func() {
 			child.wait()
 			cancel()
@@ -145,6 +141,7 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	if *subprocs {
 		go sess.FollowChildren(ctx, followInterval)
 	}
+	fmt.Fprintf(stderr, "bprof: recording %s at %d Hz %s\n", describeTargets(*pids, child), *rate, until(d, child != nil))
 	var status *status
 	if child == nil {
 		status = startStatus(stderr, sess)
@@ -175,7 +172,7 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if child != nil {
-		code := child.finish(warn)
+		code := child.finish(sig.stopped.Load(), warn)
 		if writeErr != nil {
 			return writeErr
 		}
@@ -191,6 +188,29 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 		return writeErr
 	}
 	return runErr
+}
+
+// describeTargets names what is recorded, for the line that says sampling
+// has started.
+func describeTargets(pids []int, child *runningCommand) string {
+	var parts []string
+	for _, pid := range pids {
+		parts = append(parts, fmt.Sprintf("pid %d", pid))
+	}
+	if child != nil {
+		parts = append(parts, fmt.Sprintf("%s (pid %d)", child.name, child.pid()))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func until(d time.Duration, command bool) string {
+	switch {
+	case d > 0:
+		return "for " + d.String() + " (Ctrl-C stops it sooner)"
+	case command:
+		return "until it exits (Ctrl-C stops it sooner)"
+	}
+	return "until Ctrl-C (or until the targets exit)"
 }
 
 // followInterval is how often --subprocesses looks for new children.
