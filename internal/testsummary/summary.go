@@ -42,27 +42,30 @@ func (s *summary) line(b []byte) {
 	key := e.Package + "\x00" + e.Test
 	switch e.Action {
 	case "output":
-		switch {
-		case e.Test != "":
-			s.pending[key] = append(s.pending[key], e.Output)
-		case e.Output != "PASS\n":
-			io.WriteString(s.w, e.Output) // "ok  pkg 1.2s", "FAIL pkg", "?  pkg [no test files]"
-		}
+		s.pending[key] = append(s.pending[key], e.Output)
 	case "build-output":
 		io.WriteString(s.w, e.Output)
 	case "fail":
+		// A failing test or package: all it printed, as plain go test does.
 		for _, o := range s.pending[key] {
-			if !strings.HasPrefix(o, "=== ") {
+			if !strings.HasPrefix(o, "=== ") && o != "PASS\n" {
 				io.WriteString(s.w, o)
 			}
 		}
 		delete(s.pending, key)
-	case "skip":
-		if e.Test != "" {
+	case "skip", "pass":
+		if e.Action == "skip" && e.Test != "" {
 			s.skips = append(s.skips, skip{e.Package, e.Test, skipReason(s.pending[key])})
 		}
-		delete(s.pending, key)
-	case "pass":
+		if e.Test == "" {
+			// A package that passed: only its closing line ("ok  pkg 1.2s",
+			// "?   pkg [no test files]").
+			for _, o := range s.pending[key] {
+				if strings.HasPrefix(o, "ok  ") || strings.HasPrefix(o, "?   ") {
+					io.WriteString(s.w, o)
+				}
+			}
+		}
 		delete(s.pending, key)
 	}
 }

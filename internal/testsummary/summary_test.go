@@ -21,6 +21,10 @@ const sample = `{"Action":"start","Package":"p"}
 {"Action":"fail","Package":"p","Test":"TestC"}
 {"Action":"output","Package":"p","Output":"PASS\n"}
 {"Action":"output","Package":"p","Output":"FAIL\tp\t0.004s\n"}
+{"Action":"fail","Package":"p"}
+{"Action":"output","Package":"q","Output":"testing: warning: no tests to run\n"}
+{"Action":"output","Package":"q","Output":"ok  \tq\t0.1s [no tests to run]\n"}
+{"Action":"pass","Package":"q"}
 go: something of its own
 `
 
@@ -34,6 +38,7 @@ func TestSummary(t *testing.T) {
 	want := `    c_test.go:9: got 1, want 2
 --- FAIL: TestC (0.00s)
 FAIL	p	0.004s
+ok  	q	0.1s [no tests to run]
 go: something of its own
 
 Skipped 1 test(s) this machine cannot run:
@@ -49,6 +54,7 @@ func TestSummaryNothingSkipped(t *testing.T) {
 	var out bytes.Buffer
 	s := newSummary(&out)
 	s.line([]byte(`{"Action":"output","Package":"p","Output":"ok  \tp\t0.1s\n"}`))
+	s.line([]byte(`{"Action":"pass","Package":"p"}`))
 	s.report()
 	if !strings.HasPrefix(out.String(), "ok  \tp\t0.1s\n") || !strings.Contains(out.String(), "Nothing skipped") {
 		t.Errorf("got %q", out.String())
