@@ -202,42 +202,50 @@ func TestRecordCommandSignal(t *testing.T) {
 }
 
 // TestRecordSubprocesses: --subprocesses follows forked children into the
-// same profile, each under its own pid label.
+// same profile, each under its own pid label, with Python frames also when
+// a forked child execs a new interpreter.
 func TestRecordSubprocesses(t *testing.T) {
 	testenv.RequireRoot(t)
 	python := testenv.RequireCommand(t, "python3")
-	out := filepath.Join(t.TempDir(), "kids.pb.gz")
-	var stdout, stderr bytes.Buffer
-	if code := mainWith([]string{"record", "--subprocesses", "--no-offcpu", "-o", out, "--", python, cliPy, "fork", "2", "1"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d:\n%s", code, stderr.String())
-	}
-	p := readProfile(t, out)
-	kids := map[int64]int64{}
-	var parent int64
-	for _, s := range p.Sample {
-		pid := s.NumLabel["pid"][0]
-		if stackHas(s, "child_work") {
-			kids[pid] += s.Value[0]
-		} else if parent == 0 {
-			parent = pid
-		}
-	}
-	// Each child spins for 1 s of CPU time and the poll finds it within
-	// 100 ms (plus the time to add it: its unwind tables are cached by
-	// then): ~90 samples at 100 Hz of CPU time. 50 leaves room for a slow
-	// Add on a loaded machine, and still needs each child followed early.
-	t.Logf("child_work samples by pid: %v", kids)
-	busy := 0
-	for pid, n := range kids {
-		if pid == parent {
-			t.Errorf("child_work under the parent's pid %d", pid)
-		}
-		if n >= 50 {
-			busy++
-		}
-	}
-	if busy != 2 {
-		t.Errorf("%d children with their own pid and ≥ 50 samples, want 2 (%v)", busy, kids)
+	for _, tc := range []struct {
+		name string
+		args []string
+		kids int
+	}{
+		{"fork", []string{"fork", "2", "1"}, 2},
+		{"fork+exec", []string{"forkexec", "1"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "kids.pb.gz")
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"record", "--subprocesses", "--no-offcpu", "-o", out, "--", python, cliPy}, tc.args...)
+			if code := mainWith(args, &stdout, &stderr); code != 0 {
+				t.Fatalf("exit %d:\n%s", code, stderr.String())
+			}
+			p := readProfile(t, out)
+			// Only the children run hot(): the parent forks and waits.
+			kids := map[int64]int64{}
+			for _, s := range p.Sample {
+				if stackHas(s, "hot") {
+					kids[s.NumLabel["pid"][0]] += s.Value[0]
+				}
+			}
+			// Each child spins for 1 s of CPU time and the poll finds it
+			// within 100 ms (plus the time to add it; its unwind tables are
+			// cached by then): ~90 samples at 100 Hz of CPU time. 50 leaves
+			// room for a slow Add on a loaded machine, and still needs each
+			// child followed early, with its Python frames.
+			t.Logf("hot() samples by pid: %v", kids)
+			busy := 0
+			for _, n := range kids {
+				if n >= 50 {
+					busy++
+				}
+			}
+			if busy != tc.kids {
+				t.Errorf("%d children with ≥ 50 samples in hot(), want %d (%v)", busy, tc.kids, kids)
+			}
+		})
 	}
 }
 

@@ -13,9 +13,16 @@ import (
 // interval: a child that starts and exits between two polls is missed, and
 // one is sampled from the poll that finds it on. Kept in user space, as the
 // BPF side knows only the targets it is told of.
+//
+// It also notices a target that exec'd (its command line moved: the stack
+// is placed anew at each exec) and attaches to the new image's CPython. A
+// forked Python child is attached to its copy of the parent's interpreter;
+// once it execs, that copy is gone, and the walker's own request for new
+// mappings would not redo an attach that looks done.
 func (s *Session) FollowChildren(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	images := map[int]uint64{} // pid → /proc/PID/stat arg_start
 	for {
 		s.mu.Lock()
 		parents := make(map[int]bool, len(s.targets))
@@ -25,11 +32,24 @@ func (s *Session) FollowChildren(ctx context.Context, interval time.Duration) {
 			}
 		}
 		s.mu.Unlock()
+		for pid := range parents {
+			st, err := process.ReadStat(pid)
+			if err != nil || st.ArgStart == 0 {
+				continue
+			}
+			if old, ok := images[pid]; ok && old != st.ArgStart {
+				s.execd(pid)
+			}
+			images[pid] = st.ArgStart
+		}
 		kids, err := process.Descendants(parents)
 		if err == nil {
 			for _, pid := range kids {
 				if ctx.Err() != nil {
 					return
+				}
+				if st, err := process.ReadStat(pid); err == nil {
+					images[pid] = st.ArgStart
 				}
 				if err := s.Add(pid); err != nil && process.Exists(pid) {
 					s.opts.Warn(fmt.Sprintf("follow child %d: %v", pid, err))
@@ -42,4 +62,16 @@ func (s *Session) FollowChildren(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// execd drops what was known of pid's image and attaches to its new one.
+// If its interpreter is not loaded yet, the walker's request for the new
+// mappings retries the attach.
+func (s *Session) execd(pid int) {
+	s.python.Forget(pid)
+	s.native.Forget(pid)
+	if s.unwind != nil {
+		s.unwind.requestRefresh(pid)
+	}
+	s.reattachPython(pid)
 }

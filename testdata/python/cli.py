@@ -4,7 +4,9 @@
   cli.py signal                spin in hot() for 0.5 s of CPU, print "ready", spin on;
                                SIGTERM exits 7
   cli.py fork N SECONDS        fork N children that spin in child_work() for
-                               SECONDS, wait for them, exit 0
+                               SECONDS of CPU, wait for them, exit 0
+  cli.py forkexec SECONDS      fork a child that waits 0.3 s, then execs
+                               "cli.py burn SECONDS 0"; wait for it, exit 0
 Runs on Python 3.7 and later.
 """
 import os
@@ -49,6 +51,13 @@ def main():
             kids.append(pid)
         for pid in kids:
             os.waitpid(pid, 0)
+        return
+    if mode == "forkexec":
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(0.3)  # long enough to be found (and attached) as a forked copy
+            os.execv(sys.executable, [sys.executable, __file__, "burn", sys.argv[2], "0"])
+        os.waitpid(pid, 0)
         return
     sys.exit("unknown mode " + mode)
 
