@@ -176,11 +176,11 @@ func ParseStat(b []byte) (Stat, error) {
 	if st.StartTime, err = strconv.ParseUint(fields[startTime-first], 10, 64); err != nil {
 		return st, &ParseError{File: "stat", Msg: fmt.Sprintf("bad start time %q", fields[startTime-first])}
 	}
+	// Optional: a line without it, or with something else there, still
+	// gives the fields above (StartTime and Alive depend on them).
 	const argStart = 48
 	if len(fields) > argStart-first {
-		if st.ArgStart, err = strconv.ParseUint(fields[argStart-first], 10, 64); err != nil {
-			return st, &ParseError{File: "stat", Msg: fmt.Sprintf("bad arg_start %q", fields[argStart-first])}
-		}
+		st.ArgStart, _ = strconv.ParseUint(fields[argStart-first], 10, 64)
 	}
 	return st, nil
 }
