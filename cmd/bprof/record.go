@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -37,6 +38,7 @@ Examples:
   sudo bprof record --subprocesses -o web.pb.gz -- gunicorn -w 4 app:wsgi`
 
 func runRecord(args []string, stdout, stderr io.Writer) error {
+	stderr = serialized(stderr)
 	fs := newFlagSet("record", recordSynopsis, stderr)
 	pids := fs.IntSliceP("pid", "p", nil, "process to profile (repeat for several)")
 	dur := fs.StringP("duration", "d", "", "how long to record: 30s, 2m or plain seconds (default: until Ctrl-C or the targets exit; a COMMAND still running then is sent SIGTERM)")
@@ -188,6 +190,28 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 		return writeErr
 	}
 	return runErr
+}
+
+// serialized makes w safe for the writers a recording has at once (its
+// own lines, the session's warnings, a command's output). A file is left
+// as it is: the kernel orders its writes, and a command given the file
+// itself keeps its terminal.
+func serialized(w io.Writer) io.Writer {
+	if _, ok := w.(*os.File); ok {
+		return w
+	}
+	return &lockedWriter{w: w}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // describeTargets names what is recorded, for the line that says sampling
