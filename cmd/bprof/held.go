@@ -40,25 +40,26 @@ type heldCommand struct {
 
 // lookCommand finds argv[0] as a shell would, so a mistyped command is one
 // clear line before anything is loaded.
-func lookCommand(argv []string) (string, error) {
-	path, err := exec.LookPath(argv[0])
-	if err != nil {
+func lookCommand(argv []string) error {
+	if _, err := exec.LookPath(argv[0]); err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
-			return "", usageError{fmt.Errorf("command %q not found: check its name and PATH", argv[0])}
+			return usageError{fmt.Errorf("command %q not found: check its name and PATH", argv[0])}
 		}
-		return "", usageError{fmt.Errorf("command %q: %w", argv[0], err)}
+		return usageError{fmt.Errorf("command %q: %w", argv[0], err)}
 	}
-	return path, nil
+	return nil
 }
 
-// startHeld starts the holder for argv (path is argv[0] looked up) with the
-// given standard streams. The caller must release or abort it.
-func startHeld(path string, argv []string, stdin io.Reader, stdout, stderr io.Writer) (*heldCommand, error) {
+// startHeld starts the holder for argv with the given standard streams.
+// The caller must release or abort it.
+func startHeld(argv []string, stdin io.Reader, stdout, stderr io.Writer) (*heldCommand, error) {
 	holdR, holdW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", argv[0], err)
 	}
-	cmd := exec.Command("/bin/sh", append([]string{"-c", holdScript, argv[0], path}, argv[1:]...)...)
+	// The shell looks argv[0] up in PATH as lookCommand did, and the
+	// command gets argv[0] as it was typed.
+	cmd := exec.Command("/bin/sh", append([]string{"-c", holdScript, "bprof-hold"}, argv...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	cmd.ExtraFiles = []*os.File{holdR}
 	err = cmd.Start()
@@ -99,8 +100,8 @@ type runningCommand struct {
 }
 
 // startCommand starts argv held, adds it to sess, and lets it run.
-func startCommand(sess *profiler.Session, path string, argv []string, stdout, stderr io.Writer) (*runningCommand, error) {
-	h, err := startHeld(path, argv, os.Stdin, stdout, stderr)
+func startCommand(sess *profiler.Session, argv []string, stdout, stderr io.Writer) (*runningCommand, error) {
+	h, err := startHeld(argv, os.Stdin, stdout, stderr)
 	if err != nil {
 		return nil, err
 	}

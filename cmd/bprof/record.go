@@ -82,9 +82,8 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("no process with PID %d: check the PID (ps -p %d)", pid, pid)
 		}
 	}
-	var path string
 	if command != nil {
-		if path, err = lookCommand(command); err != nil {
+		if err := lookCommand(command); err != nil {
 			return err
 		}
 	}
@@ -121,7 +120,7 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 		if sig.stopped.Load() {
 			return errors.New("interrupted before the command started; it was not run")
 		}
-		if child, err = startCommand(sess, path, command, stdout, stderr); err != nil {
+		if child, err = startCommand(sess, command, stdout, stderr); err != nil {
 			return err
 		}
 		sig.relayTo(child)
