@@ -7,8 +7,13 @@ struct thread_struct {
 	unsigned long fsbase;
 } __attribute__((preserve_access_index));
 
+struct sched_entity {
+	unsigned long long sum_exec_runtime; /* ns on the CPU, up to date at sched_switch */
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	unsigned int __state;
+	struct sched_entity se;
 	int pid;
 	int tgid;
 	struct thread_struct thread;

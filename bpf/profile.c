@@ -54,12 +54,12 @@ int BPF_PROG(bprof_switch, _Bool preempt, struct task_struct *prev, struct task_
 		__u32 runnable = preempt || prev_state == 0;
 		now = bpf_ktime_get_ns();
 		stat_inc(STAT_SWITCHES);
-		switch_out(ctx, prev_pid, prev->pid, runnable, now);
+		switch_out(ctx, prev_pid, prev->pid, runnable, prev_state & TASK_DEAD, prev->se.sum_exec_runtime, now);
 	}
 	if (bpf_map_lookup_elem(&targets, &next_pid)) {
 		if (!now)
 			now = bpf_ktime_get_ns();
-		switch_in(next_pid, next->pid, now);
+		switch_in(next_pid, next->pid, next->se.sum_exec_runtime, now);
 	}
 	return 0;
 }

@@ -18,7 +18,7 @@
 
 enum sample_kind {
 	KIND_CPU = 1,		/* a cpu-clock tick on a target thread */
-	KIND_OFFCPU = 2,	/* a finished off-CPU interval (value = ns) */
+	KIND_OFFCPU = 2,	/* a stack a thread waited with (kept in wait_stacks, never sent) */
 	KIND_NEED_THREADS = 3,	/* a Python target ran a thread with no known thread state */
 	KIND_NEED_MAPS = 4,	/* a target ran code outside every mapping bprof knows of it */
 };
@@ -50,18 +50,22 @@ enum stat_index {
 	STAT_NEED_THREADS_SENT,	/* refresh requests sent to user space */
 	STAT_OFFCPU_LOST,	/* off-CPU time that could not be recorded (maps full) */
 	STAT_SWITCHES,		/* context switches of target threads seen */
-	STAT_OFFCPU_NO_SLOT,	/* off-CPU stacks not kept: offcpu_stacks was full */
+	STAT_OFFCPU_NO_SLOT,	/* wait stacks not kept: wait_stacks refused the update */
+	STAT_WAIT_CACHED,	/* switch-outs whose stack was already in wait_stacks */
+	STAT_WAIT_CAPTURED,	/* switch-outs whose stack was walked and kept */
+	STAT_WAIT_UNCAPTURED,	/* switch-outs with no stack: out of capture tokens */
 	STAT_UNWIND_NO_TABLE,	/* native frames in a file whose table is not loaded (frame-pointer fallback) */
 	STAT_UNWIND_NO_MAPPING,	/* native walks that reached an address outside every known mapping */
 	STAT_UNWIND_UNSUPPORTED,	/* native frames with an unwind rule bprof cannot follow (fallback) */
 	STAT_UNWIND_TRUNCATED,	/* native walks stopped by the frame limit */
 	STAT_NEED_MAPS_SENT,	/* mapping refresh requests sent to user space */
+	STAT_SWITCH_UNSEEN,	/* switches the tracepoint never showed, found and split by run time */
 	STAT_MAX,
 };
 
 struct sample_hdr {
 	__u64 ktime;		/* bpf_ktime_get_ns at the sample */
-	__u64 value;		/* KIND_OFFCPU: nanoseconds off CPU */
+	__u64 value;		/* reserved */
 	__u64 fsbase;		/* the thread pointer, = pthread_self() = PyThreadState.thread_id */
 	__u32 pid;		/* tgid, host PID namespace */
 	__u32 tid;
@@ -112,32 +116,36 @@ struct py_proc {
 	__u64 last_refresh_ns;	/* rate limit for KIND_NEED_THREADS */
 };
 
-/* Off-CPU bookkeeping per thread (sched_switch). */
+/* Off-CPU bookkeeping per thread (sched_switch, offcpu.h). */
 struct offcpu_state {
 	__u64 start;		/* ktime when it left the CPU; 0 while it runs */
-	__u64 last_capture;	/* ktime of the last token refill (see offcpu.h) */
+	__u64 oncpu_since;	/* ktime when it got the CPU; 0 while off it or unknown */
+	__u64 oncpu_ns;		/* time on the CPU, summed: only ever grows (user space diffs) */
+	__u64 last_refill;	/* ktime of the last token refill (see offcpu.h) */
+	__u64 site;		/* where the open wait waits: enum wait_site or a key of wait_stacks */
 	__u32 pid;		/* tgid */
 	__u32 state;		/* 0 sleep, 1 runqueue (preempted or yielded) */
-	__u32 captured;		/* offcpu_stacks holds this interval's stack */
-	__u32 tokens;		/* captures it may make now */
-	__u32 _pad;
-	__u64 short_ns;		/* waits under min_offcpu_ns, summed: only ever grows */
-	__u64 short_count;
+	__u32 tokens;		/* stack captures it may make now */
+	__u32 dead;		/* it exited: user space drops the entry after its last read */
+	__u64 runtime;		/* its se.sum_exec_runtime at the last switch seen */
 };
 
-/* Off-CPU time not sent as a sample, summed per thread and kind. */
-enum offcpu_kind {
-	OFFCPU_SHORT = 0,	/* intervals shorter than min_offcpu_ns (kept in offcpu_state) */
-	OFFCPU_UNCAPTURED = 1,	/* long intervals whose stack was not captured */
-	OFFCPU_BEFORE = 2,	/* time off CPU since before the recording began */
+/* Where a wait's stack is: a key of wait_stacks (a fingerprint, never below
+ * SITE_FIRST), or one of these. */
+enum wait_site {
+	SITE_UNCAPTURED = 0,	/* no stack: out of capture tokens, or wait_stacks was full */
+	SITE_AT_ADD = 1,	/* blocked when its process was added: user space's snapshot */
+	SITE_FIRST = 2,
 };
 
-struct offcpu_key {
+/* Off-CPU time summed per thread, state and stack (wait_totals). */
+struct wait_key {
 	__u32 tid;
-	__u32 kind;		/* enum offcpu_kind */
+	__u32 state;		/* 0 sleep, 1 runqueue */
+	__u64 site;		/* enum wait_site or a key of wait_stacks */
 };
 
-struct offcpu_total {
+struct wait_total {
 	__u64 ns;
 	__u64 count;
 	__u32 pid;

@@ -21,24 +21,6 @@ import (
 
 const cliPy = "../../testdata/python/cli.py"
 
-// readProfile parses a pprof file and checks it.
-func readProfile(t *testing.T, path string) *profile.Profile {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	p, err := profile.Parse(f)
-	if err != nil {
-		t.Fatalf("parse %s: %v", path, err)
-	}
-	if err := p.CheckValid(); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // cpuShare is the share of CPU samples whose stack holds fn, and their count.
 func cpuShare(p *profile.Profile, fn string) (share float64, total int64) {
 	var in int64

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,8 @@ func runFlamegraph(args []string, stdout, stderr io.Writer) error {
 	format := fs.StringP("format", "f", "", "output format: svg, html, folded or speedscope")
 	sampleType := fs.String("sample-type", "", "sample type to draw: cpu, wall, samples... (default cpu when present, else the profile's default)")
 	thread := fs.String("thread", "", "keep one thread, by thread_name or numeric thread_id (`NAME|TID`)")
+	states := fs.StringSlice("state", nil, "keep samples in these states: oncpu, sleep, runqueue, gil (`LIST`)")
+	hideStates := fs.StringSlice("hide-state", nil, "drop samples in these states, e.g. gil (`LIST`)")
 	focus := fs.String("focus", "", "keep stacks with a frame matching `REGEX`")
 	ignore := fs.String("ignore", "", "drop stacks with a frame matching `REGEX`")
 	title := fs.String("title", "", "title of the image")
@@ -68,7 +71,12 @@ func runFlamegraph(args []string, stdout, stderr io.Writer) error {
 	if cfg.MinWidth, err = flamegraph.ParseMinWidth(*minWidth); err != nil {
 		return usageError{err}
 	}
-	opt := flamegraph.Options{SampleType: *sampleType, Thread: *thread}
+	opt := flamegraph.Options{SampleType: *sampleType, Thread: *thread, States: *states, HideStates: *hideStates}
+	for _, st := range append(slices.Clone(*states), *hideStates...) {
+		if !slices.Contains([]string{"oncpu", "sleep", "runqueue", "gil"}, st) {
+			return usageError{fmt.Errorf("unknown state %q: use oncpu, sleep, runqueue or gil", st)}
+		}
+	}
 	if opt.Focus, err = compile("focus", *focus); err != nil {
 		return err
 	}

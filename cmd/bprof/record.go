@@ -142,7 +142,9 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	if *subprocs {
 		go sess.FollowChildren(ctx, followInterval)
 	}
-	fmt.Fprintf(stderr, "bprof: recording %s at %d Hz %s\n", describeTargets(*pids, child), *rate, until(d, child != nil))
+	// Start-up (the verifier, symbols, unwind tables) is over: say so, for
+	// people and for scripts that wait to start the work they want measured.
+	fmt.Fprintf(stderr, "bprof: recording %s; Ctrl-C to stop\n", describeTargets(*pids, child, d))
 	var status *status
 	if child == nil {
 		status = startStatus(stderr, sess)
@@ -170,6 +172,10 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 			u := sess.UnwindStats()
 			fmt.Fprintf(stderr, "bprof: native unwinding: tables for %d files (%d rows), %d without; frame-pointer steps: %d in files with no table, %d for rules bprof cannot follow\n",
 				u.Files, u.Rows, u.Failed, st.UnwindNoTable, st.UnwindUnsupported)
+		}
+		if !*noOffCPU {
+			fmt.Fprintf(stderr, "bprof: wall: %d switches; wait stacks: %d reused, %d walked, %d without (out of walks), %d not kept; %d waits lost (maps full)\n",
+				st.Switches, st.WaitCached, st.WaitCaptured, st.WaitUncaptured, st.OffCPUNoSlot, st.OffCPULost)
 		}
 	}
 	if child != nil {
@@ -211,29 +217,6 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
-}
-
-// describeTargets names what is recorded, for the line that says sampling
-// has started.
-func describeTargets(pids []int, child *runningCommand) string {
-	var parts []string
-	for _, pid := range pids {
-		parts = append(parts, fmt.Sprintf("pid %d", pid))
-	}
-	if child != nil {
-		parts = append(parts, fmt.Sprintf("%s (pid %d)", child.name, child.pid()))
-	}
-	return strings.Join(parts, ", ")
-}
-
-func until(d time.Duration, command bool) string {
-	switch {
-	case d > 0:
-		return "for " + d.String() + " (Ctrl-C stops it sooner)"
-	case command:
-		return "until it exits (Ctrl-C stops it sooner)"
-	}
-	return "until Ctrl-C (or until the targets exit)"
 }
 
 // followInterval is how often --subprocesses looks for new children.
@@ -303,4 +286,33 @@ func (st *status) stop() {
 func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// describeTargets says what a recording covers: "PID 42 for 10s",
+// "python3 (PID 43)".
+func describeTargets(pids []int, child *runningCommand, d time.Duration) string {
+	var b strings.Builder
+	if len(pids) > 0 {
+		if len(pids) == 1 {
+			b.WriteString("PID ")
+		} else {
+			b.WriteString("PIDs ")
+		}
+		for i, pid := range pids {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strconv.Itoa(pid))
+		}
+	}
+	if child != nil {
+		if b.Len() > 0 {
+			b.WriteString(" and ")
+		}
+		fmt.Fprintf(&b, "%s (PID %d)", child.name, child.pid())
+	}
+	if d > 0 {
+		b.WriteString(" for " + d.String())
+	}
+	return b.String()
 }

@@ -3,17 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/bprof/bprof/internal/testenv"
 	"github.com/bprof/bprof/pkg/export"
+	"github.com/bprof/bprof/pkg/process"
 	"github.com/bprof/bprof/pkg/profiler"
 	"github.com/bprof/bprof/pkg/sampler"
 	"github.com/cilium/ebpf"
@@ -231,30 +234,126 @@ func TestRecordNativeSplit(t *testing.T) {
 	}
 }
 
-// TestRecordTargetExits: a target that exits half-way still gets its profile.
+// signalWriter collects what is written to it and closes ready the first
+// time that holds want.
+type signalWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	want  string
+	ready chan struct{}
+}
+
+func newSignalWriter(want string) *signalWriter {
+	return &signalWriter{want: want, ready: make(chan struct{})}
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.buf.Write(p)
+	if w.want != "" && strings.Contains(w.buf.String(), w.want) {
+		close(w.ready)
+		w.want = ""
+	}
+	return n, err
+}
+
+func (w *signalWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// waitReady waits for the line that says recording has begun.
+func waitReady(t *testing.T, w *signalWriter) {
+	t.Helper()
+	select {
+	case <-w.ready:
+	case <-time.After(time.Minute):
+		t.Fatalf("no %q within a minute:\n%s", w.want, w.String())
+	}
+}
+
+// TestRecordTargetExits: a target that exits half-way still gets its
+// profile, and record ends soon after it. The target starts its 2 s of work
+// only once record says it is recording.
 func TestRecordTargetExits(t *testing.T) {
 	testenv.RequireRoot(t)
-	cmd := start(t, "python3", "-c", "import time\nend = time.time() + 2\nwhile time.time() < end: pass")
-	began := time.Now()
-	p, stderr := record(t, "-p", strconv.Itoa(cmd.Process.Pid), "-d", "20s")
-	if took := time.Since(began); took > 10*time.Second {
-		t.Errorf("record took %s after its only target exited", took)
+	proc := testenv.Start(t, "python3", "-c", "import sys, time\nsys.stdin.readline()\nc0 = time.process_time()\nend = time.time() + 2\nwhile time.time() < end: pass\nprint(time.process_time() - c0, flush=True)")
+	out := filepath.Join(t.TempDir(), "out.pb.gz")
+	stderr := newSignalWriter("bprof: recording")
+	code := make(chan int, 1)
+	var exited time.Time
+	go func() {
+		code <- mainWith([]string{"record", "-o", out, "-p", strconv.Itoa(proc.Cmd.Process.Pid), "-d", "2m"}, io.Discard, stderr)
+	}()
+	waitReady(t, stderr)
+	proc.Stdin.Write([]byte("go\n"))
+	ranc := make(chan float64, 1)
+	go func() {
+		line, _ := proc.Stdout.ReadString('\n')
+		ran, _ := strconv.ParseFloat(strings.TrimSpace(line), 64)
+		ranc <- ran
+		proc.Cmd.Wait()
+		exited = time.Now()
+	}()
+	if c := <-code; c != 0 {
+		t.Fatalf("bprof record: exit %d\n%s", c, stderr.String())
 	}
-	if !strings.Contains(stderr, "exited") {
-		t.Errorf("stderr does not say the target exited:\n%s", stderr)
+	if took := time.Since(exited); !exited.IsZero() && took > 5*time.Second {
+		t.Errorf("record ended %s after its only target exited", took)
 	}
+	if !strings.Contains(stderr.String(), "exited") {
+		t.Errorf("stderr does not say the target exited:\n%s", stderr.String())
+	}
+	p := readProfile(t, out)
 	var n int64
 	for _, s := range p.Sample {
 		n += s.Value[0]
 	}
-	if n < 50 {
-		t.Errorf("%d samples from a target busy for ~2 s", n)
+	// The target's CPU time over its 2 s, by its own clock, makes about
+	// 100 samples a second; the count is binomial (see TestRecordRate).
+	ran := <-ranc
+	want, tol := expectedSamples(ran, 2)
+	t.Logf("%d samples from a target that ran %.2f s of CPU in 2 s: want %.0f ± %.1f", n, ran, want, tol)
+	if math.Abs(float64(n)-want) > tol {
+		t.Errorf("%d samples from a target that ran %.2f s of CPU, want %.0f ± %.1f", n, ran, want, tol)
 	}
 }
 
-// TestRecordRate: samples per second of CPU time per busy thread match the
-// rate. The CPU time is read right after the target is added and right after
-// sampling stops, so the window is the sampled one.
+// expectedSamples is how many 100 Hz samples a thread that ran for ran
+// seconds of a span of span seconds gets, and the tolerance: a cpu-clock tick
+// lands on it with the probability q that it is on that CPU, so over the
+// span's ticks the count is binomial, σ = √(ticks·q·(1−q)); 4σ, and a tick
+// more at each end for the phase.
+func expectedSamples(ran, span float64) (want, tol float64) {
+	ticks := span * 100
+	q := math.Min(1, ran/span)
+	return ran * 100, 4*math.Sqrt(ticks*q*(1-q)) + 2
+}
+
+// readProfile reads and checks a pprof file.
+func readProfile(t *testing.T, path string) *profile.Profile {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p, err := profile.Parse(f)
+	if err != nil {
+		t.Fatalf("parse %s: %v", path, err)
+	}
+	if err := p.CheckValid(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRecordRate: samples per second of CPU time of a busy thread match the
+// rate. The run time is read (schedstat, in nanoseconds) right after the
+// target is added and right after sampling stops, so the window is the
+// sampled one.
 func TestRecordRate(t *testing.T) {
 	testenv.RequireRoot(t)
 	cmd := start(t, "sh", "-c", "while :; do :; done")
@@ -267,38 +366,26 @@ func TestRecordRate(t *testing.T) {
 	if err := sess.Add(pid); err != nil {
 		t.Fatal(err)
 	}
-	cpu0 := taskCPU(t, pid)
+	ran0, _ := process.RunTime(pid, pid)
+	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
 	if err := sess.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	cpu := taskCPU(t, pid) - cpu0
+	ran1, _ := process.RunTime(pid, pid)
+	span := time.Since(began)
 	p, _, _ := sess.Cut()
 	var n int64
 	for _, s := range p.Sample {
 		n += s.Value[0]
 	}
-	rate := float64(n) / cpu.Seconds()
-	t.Logf("%d samples over %s of CPU time: %.1f per second", n, cpu, rate)
-	if cpu < 3*time.Second {
-		testenv.Skip(t, "the target got less than 3 s of CPU in 4 s: machine too busy to measure")
+	ran := time.Duration(ran1 - ran0)
+	want, tol := expectedSamples(ran.Seconds(), span.Seconds())
+	t.Logf("%d samples over %s of CPU time in %s: want %.0f ± %.1f", n, ran, span, want, tol)
+	if math.Abs(float64(n)-want) > tol {
+		t.Errorf("%d samples over %s of CPU time, want %.0f ± %.1f", n, ran, want, tol)
 	}
-	if rate < 95 || rate > 105 {
-		t.Errorf("%.1f samples per CPU second, want 100 ± 5%%", rate)
-	}
-}
-
-// taskCPU is the CPU time a single-threaded process has used (utime+stime).
-func taskCPU(t *testing.T, pid int) time.Duration {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ = 100
 }
 
 func TestRecordErrors(t *testing.T) {
@@ -383,16 +470,20 @@ func TestRecordSIGINT(t *testing.T) {
 	target := start(t, "sh", "-c", "while :; do :; done")
 	out := filepath.Join(t.TempDir(), "int.pb.gz")
 	rec := exec.Command(bin, "record", "-p", strconv.Itoa(target.Process.Pid), "-o", out)
-	var stderr screenLog
-	rec.Stderr = &stderr
+	stderr := newSignalWriter("bprof: recording")
+	rec.Stderr = stderr
 	if err := rec.Start(); err != nil {
 		t.Fatal(err)
 	}
 	// Its own programs: other developers' tests load bprof programs on this
-	// machine too. Sampling has started when bprof says it is recording.
+	// machine too.
 	progs := waitForOwnPrograms(t, rec.Process.Pid)
-	stderr.waitFor(t, 0, regexp.MustCompile(`bprof: recording pid \d+ at 100 Hz`), 30*time.Second)
-	time.Sleep(1500 * time.Millisecond)
+	waitReady(t, stderr)
+	ran0, _ := process.RunTime(target.Process.Pid, target.Process.Pid)
+	began := time.Now()
+	time.Sleep(1500 * time.Millisecond) // what is recorded, not a wait for readiness
+	ran1, _ := process.RunTime(target.Process.Pid, target.Process.Pid)
+	span := time.Since(began)
 	rec.Process.Signal(os.Interrupt)
 	if err := rec.Wait(); err != nil {
 		t.Fatalf("record after Ctrl-C: %v\n%s", err, stderr.String())
@@ -410,8 +501,12 @@ func TestRecordSIGINT(t *testing.T) {
 	for _, s := range p.Sample {
 		n += s.Value[0]
 	}
-	if n < 50 {
-		t.Errorf("%d samples in ~1.5 s of a busy loop", n)
+	// Samples from "recording" to the signal; record also samples until it
+	// has stopped, a few ticks more.
+	want, tol := expectedSamples(float64(ran1-ran0)/1e9, span.Seconds())
+	t.Logf("%d samples, %.0f ± %.1f expected from the target's run time before the signal", n, want, tol)
+	if float64(n) < want-tol {
+		t.Errorf("%d samples in %s of a busy loop that ran %s, want at least %.0f", n, span, time.Duration(ran1-ran0), want-tol)
 	}
 	assertProgramsGone(t, progs)
 }

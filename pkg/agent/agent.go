@@ -116,12 +116,13 @@ func (a *Agent) Start() error {
 		}
 		started = append(started, s)
 	}
-	now := time.Now()
 	for _, pid := range a.opts.PIDs {
 		if err := a.opts.Source.Add(pid); err != nil {
 			return fail(err)
 		}
-		a.targets[pid] = &target{pid: pid, cfg: a.opts.withDefaults(Target{}), start: now, registered: true}
+		// The first period starts when sampling does, after Add: start-up
+		// (symbols, unwind tables) is no part of it.
+		a.targets[pid] = &target{pid: pid, cfg: a.opts.withDefaults(Target{}), start: time.Now(), registered: true}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel

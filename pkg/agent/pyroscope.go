@@ -269,7 +269,9 @@ func uploadsOf(b *Batch) ([]*upload, error) {
 		types         []string
 	}{
 		{"cpu", "cpu", []string{"samples", "cpu"}},
-		{"wall", "wall", []string{"samples", "wall"}},
+		// Wall alone: a samples column there would hold on-CPU counts under
+		// the wall profile type.
+		{"wall", "wall", []string{"wall"}},
 	}
 	for _, v := range views {
 		p := selectTypes(b.Profile, v.primary, v.types)
@@ -324,11 +326,29 @@ func selectTypes(p *profile.Profile, primary string, types []string) *profile.Pr
 		samples = append(samples, s)
 	}
 	q.Sample = samples
+	for _, s := range q.Sample {
+		stringLabels(s)
+	}
 	q.DefaultSampleType = primary
 	if primary == "wall" {
 		q.PeriodType = &profile.ValueType{Type: "wall", Unit: "nanoseconds"}
 	}
 	return q.Compact()
+}
+
+// stringLabels turns a sample's numeric labels (pid, thread_id) into string
+// labels: Pyroscope keeps string labels as series labels a user can pick a
+// thread by, and drops numeric ones.
+func stringLabels(s *profile.Sample) {
+	for k, vs := range s.NumLabel {
+		if s.Label == nil {
+			s.Label = map[string][]string{}
+		}
+		for _, v := range vs {
+			s.Label[k] = append(s.Label[k], strconv.FormatInt(v, 10))
+		}
+	}
+	s.NumLabel, s.NumUnit = nil, nil
 }
 
 // seriesName is app{k=v,...}: the user's labels, hostname and pid, sorted,

@@ -21,6 +21,7 @@ type ingest struct {
 	types   []string
 	start   string // the batch's start label, from the pprof comments
 	samples int64
+	labels  bool // every sample has pid and thread_id as string labels, no numeric ones
 	status  int
 	n       int // order of arrival
 }
@@ -60,6 +61,10 @@ func (s *ingestServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, st := range p.SampleType {
 		in.types = append(in.types, st.Type+"/"+st.Unit)
+	}
+	in.labels = true
+	for _, smp := range p.Sample {
+		in.labels = in.labels && len(smp.NumLabel) == 0 && len(smp.Label["pid"]) == 1 && len(smp.Label["thread_id"]) == 1
 	}
 	for _, c := range p.Comments {
 		if v, ok := strings.CutPrefix(c, "start="); ok {
@@ -152,13 +157,25 @@ func TestPyroscopeIngest(t *testing.T) {
 		}
 		want := []string{"samples/count", "cpu/nanoseconds"}
 		if i%2 == 1 {
-			want = []string{"samples/count", "wall/nanoseconds"}
+			want = []string{"wall/nanoseconds"}
 		}
 		if !slices.Equal(in.types, want) {
 			t.Errorf("request %d types %q, want %q", i, in.types, want)
 		}
-		if in.samples != b.Samples {
-			t.Errorf("request %d: %d samples, batch has %d", i, in.samples, b.Samples)
+		if !in.labels {
+			t.Errorf("request %d: want pid and thread_id as string labels (Pyroscope drops numeric ones)", i)
+		}
+		// The first value column: samples for CPU, nanoseconds for wall.
+		want1 := b.Samples
+		if i%2 == 1 {
+			want1 = 0
+			w := valueIndex(b.Profile, "wall")
+			for _, s := range b.Profile.Sample {
+				want1 += s.Value[w]
+			}
+		}
+		if in.samples != want1 {
+			t.Errorf("request %d: first column sums to %d, the batch's to %d", i, in.samples, want1)
 		}
 	}
 }

@@ -47,6 +47,15 @@ type Builder struct {
 	sample  map[string]*profile.Sample
 	key     strings.Builder
 	locs    []*profile.Location
+	onCPU   map[int]*threadCPU // by TID, for wall time (SetOnCPU)
+}
+
+// threadCPU is one thread's on-CPU samples and its measured time on the CPU.
+type threadCPU struct {
+	labels   Labels
+	samples  []*profile.Sample
+	measured int64 // ns, -1 until SetOnCPU
+	runqueue int64 // ns of preemptions whose stack was not captured (AddRunqueue)
 }
 
 type funcKey struct {
@@ -89,6 +98,7 @@ func NewBuilder(opts Options) *Builder {
 		fn:      map[funcKey]*profile.Function{},
 		loc:     map[locKey]*profile.Location{},
 		sample:  map[string]*profile.Sample{},
+		onCPU:   map[int]*threadCPU{},
 	}
 }
 
@@ -102,16 +112,125 @@ func (b *Builder) AddCPU(frames []symbolize.Frame, l Labels, n int64) {
 	if b.opts.Wall {
 		v.Wall = v.CPU
 	}
-	b.Add(frames, l, v)
+	s := b.add(frames, l, v)
+	if b.opts.Wall {
+		t := b.thread(l)
+		if len(t.samples) == 0 || t.samples[len(t.samples)-1] != s {
+			t.samples = append(t.samples, s)
+		}
+	}
 }
 
+// SetOnCPU gives the thread's measured time on the CPU in this profile's
+// span. Profile then spreads it over the thread's on-CPU samples in
+// proportion to their counts, in place of a period per sample, so the
+// thread's wall time is exact while its stacks stay those sampled; a thread
+// that ran but was never sampled gets an [on-cpu: not sampled] sample.
+// Adds up over calls.
+func (b *Builder) SetOnCPU(l Labels, ns int64) {
+	if !b.opts.Wall || ns <= 0 {
+		return
+	}
+	t := b.thread(l)
+	if t.measured < 0 {
+		t.measured = 0
+	}
+	t.measured += ns
+}
+
+// AddRunqueue adds time the thread waited for a CPU after being preempted,
+// where the kernel did not capture its stack. A preemption lands at a random
+// point of the thread's run, as a CPU sample does, so Profile spreads this
+// time over the thread's on-CPU stacks in proportion to their samples, under
+// an [off-cpu: runqueue] leaf with state=runqueue. A thread with no on-CPU
+// sample keeps it under [off-cpu: stack not captured].
+func (b *Builder) AddRunqueue(l Labels, ns int64) {
+	if !b.opts.Wall || ns <= 0 {
+		return
+	}
+	b.thread(l).runqueue += ns
+}
+
+func (b *Builder) thread(l Labels) *threadCPU {
+	t := b.onCPU[l.TID]
+	if t == nil {
+		t = &threadCPU{labels: l, measured: -1}
+		b.onCPU[l.TID] = t
+	}
+	return t
+}
+
+// spreadOnCPU puts each thread's measured on-CPU time into the wall values
+// of its on-CPU samples, and its uncaptured preemptions beside them.
+func (b *Builder) spreadOnCPU() {
+	for _, t := range b.onCPU {
+		var sampled int64
+		var samples []*profile.Sample
+		seen := map[*profile.Sample]bool{}
+		for _, s := range t.samples {
+			if !seen[s] {
+				seen[s] = true
+				samples = append(samples, s)
+				sampled += s.Value[0]
+			}
+		}
+		if t.measured >= 0 {
+			if sampled == 0 && t.measured > 0 {
+				b.Add([]symbolize.Frame{Pseudo("[on-cpu: not sampled]")}, t.labels.thread(), Values{Wall: t.measured})
+			}
+			// The running remainder makes the parts add up exactly.
+			left, count := t.measured, sampled
+			for _, s := range samples {
+				w := left * s.Value[0] / count
+				left -= w
+				count -= s.Value[0]
+				s.Value[2] += w - s.Value[0]*b.p.Period
+			}
+		}
+		if t.runqueue > 0 {
+			b.spreadRunqueue(t, samples, sampled)
+		}
+	}
+}
+
+func (b *Builder) spreadRunqueue(t *threadCPU, samples []*profile.Sample, sampled int64) {
+	l := t.labels.thread()
+	l.State = "runqueue"
+	leaf := Pseudo("[off-cpu: runqueue]")
+	if sampled == 0 {
+		b.Add([]symbolize.Frame{leaf, Pseudo("[off-cpu: stack not captured]")}, l, Values{Wall: t.runqueue})
+		return
+	}
+	rq := b.location(&leaf)
+	left, count := t.runqueue, sampled
+	for _, s := range samples {
+		w := left * s.Value[0] / count
+		left -= w
+		count -= s.Value[0]
+		b.locs = append(b.locs[:0], rq)
+		b.locs = append(b.locs, s.Location...)
+		b.addLocations(l, Values{Wall: w})
+	}
+}
+
+// thread is l without what varies between one thread's samples.
+func (l Labels) thread() Labels { return Labels{PID: l.PID, TID: l.TID, ThreadName: l.ThreadName} }
+
 // Add adds one sample with explicit values.
-func (b *Builder) Add(frames []symbolize.Frame, l Labels, v Values) {
+func (b *Builder) Add(frames []symbolize.Frame, l Labels, v Values) { b.add(frames, l, v) }
+
+func (b *Builder) add(frames []symbolize.Frame, l Labels, v Values) *profile.Sample {
 	b.locs = b.locs[:0]
-	b.key.Reset()
 	for i := range frames {
-		loc := b.location(&frames[i])
-		b.locs = append(b.locs, loc)
+		b.locs = append(b.locs, b.location(&frames[i]))
+	}
+	return b.addLocations(l, v)
+}
+
+// addLocations adds a sample whose stack is b.locs.
+func (b *Builder) addLocations(l Labels, v Values) *profile.Sample {
+	b.key.Reset()
+	for _, loc := range b.locs {
 		b.key.WriteString(strconv.FormatUint(loc.ID, 36))
 		b.key.WriteByte(',')
 	}
@@ -139,6 +258,7 @@ func (b *Builder) Add(frames []symbolize.Frame, l Labels, v Values) {
 	if b.opts.Wall {
 		s.Value[2] += v.Wall
 	}
+	return s
 }
 
 // Samples is the number of distinct (stack, labels) samples so far.
@@ -147,6 +267,7 @@ func (b *Builder) Samples() int { return len(b.p.Sample) }
 // Profile returns the profile covering [start, end). The Builder must not be
 // used afterwards.
 func (b *Builder) Profile(start, end time.Time) *profile.Profile {
+	b.spreadOnCPU()
 	b.p.TimeNanos = start.UnixNano()
 	b.p.DurationNanos = end.Sub(start).Nanoseconds()
 	return b.p

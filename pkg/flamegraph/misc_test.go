@@ -211,3 +211,36 @@ func BenchmarkSVG100kStacks(b *testing.B) {
 }
 
 func parseRFC3339(s string) (t time.Time, err error) { return time.Parse(time.RFC3339, s) }
+
+func TestExtractStates(t *testing.T) {
+	fn := &profile.Function{ID: 1, Name: "f"}
+	loc := &profile.Location{ID: 1, Line: []profile.Line{{Function: fn}}}
+	sample := func(state string, wall int64) *profile.Sample {
+		s := &profile.Sample{Location: []*profile.Location{loc}, Value: []int64{wall}, Label: map[string][]string{}}
+		if state != "" {
+			s.Label["state"] = []string{state}
+		}
+		return s
+	}
+	p := &profile.Profile{
+		SampleType: []*profile.ValueType{{Type: "wall", Unit: "nanoseconds"}},
+		Sample:     []*profile.Sample{sample("", 1), sample("sleep", 10), sample("gil", 100), sample("runqueue", 1000)},
+		Location:   []*profile.Location{loc},
+		Function:   []*profile.Function{fn},
+	}
+	for _, tt := range []struct {
+		opt  Options
+		want int64
+	}{
+		{Options{}, 1111},
+		{Options{States: []string{"gil"}}, 100},
+		{Options{States: []string{"oncpu", "runqueue"}}, 1001},
+		{Options{HideStates: []string{"gil"}}, 1011},
+		{Options{States: []string{"gil", "sleep"}, HideStates: []string{"gil"}}, 10},
+	} {
+		s, err := Extract(p, tt.opt)
+		if err != nil || s.Total != tt.want {
+			t.Errorf("Extract(%+v): total %v, %v; want %d", tt.opt, s, err, tt.want)
+		}
+	}
+}

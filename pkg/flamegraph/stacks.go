@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -23,6 +24,10 @@ type Options struct {
 	Focus *regexp.Regexp
 	// Ignore drops the stacks with a frame whose Label matches.
 	Ignore *regexp.Regexp
+	// States keeps the samples in one of these states; HideStates drops
+	// those in one of them. A sample's state is its state label (sleep,
+	// runqueue, gil), or "oncpu" when it has none.
+	States, HideStates []string
 }
 
 // Stacks are the samples of one sample type, root first, with the frames they share.
@@ -119,6 +124,9 @@ func Extract(p *profile.Profile, opt Options) (*Stacks, error) {
 		if opt.Thread != "" && !onThread(smp, opt.Thread) {
 			continue
 		}
+		if st := stateOf(smp); len(opt.States) > 0 && !slices.Contains(opt.States, st) || slices.Contains(opt.HideStates, st) {
+			continue
+		}
 		stack = stack[:0]
 		for i := len(smp.Location) - 1; i >= 0; i-- {
 			ids := locFrames[smp.Location[i].ID]
@@ -149,6 +157,14 @@ func anyOf(stack []int32, set []bool) bool {
 		}
 	}
 	return false
+}
+
+// stateOf is the sample's state label, or "oncpu" when it has none.
+func stateOf(s *profile.Sample) string {
+	if st := s.Label["state"]; len(st) > 0 {
+		return st[0]
+	}
+	return "oncpu"
 }
 
 func onThread(s *profile.Sample, thread string) bool {

@@ -118,3 +118,12 @@ func FuzzParseKernelStack(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseSchedstat(f *testing.F) {
+	for _, s := range []string{"4692723062 2083724914 5961\n", "0 0 0", "", "x 1 2", "18446744073709551616 0 0"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ParseSchedstat(b)
+	})
+}

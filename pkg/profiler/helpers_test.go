@@ -15,6 +15,7 @@ import (
 
 	"github.com/bprof/bprof/internal/testenv"
 	"github.com/bprof/bprof/pkg/export"
+	"github.com/bprof/bprof/pkg/process"
 	"github.com/google/pprof/profile"
 )
 
@@ -94,8 +95,10 @@ func interpreters(t *testing.T) []interpreter {
 }
 
 // startScript runs a Python script from testdata/python and waits for it to
-// print "ready". The returned reader yields the rest of its stdout.
-func startScript(t *testing.T, py interpreter, script string, args ...string) (*exec.Cmd, *bufio.Reader) {
+// print "ready". The script then waits for "go" on stdin (release) before
+// its timed work, so that a slow start-up of the profiler never eats into
+// it. Its Stdout yields the rest of its output.
+func startScript(t *testing.T, py interpreter, script string, args ...string) *testenv.Process {
 	t.Helper()
 	path, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "python", script))
 	argv := append([]string{py.path, path}, args...)
@@ -115,22 +118,43 @@ func startScript(t *testing.T, py interpreter, script string, args ...string) (*
 		argv = append([]string{"chroot", py.chroot, py.path, "/tmp/bprof-test/" + script}, args...)
 	}
 	proc := testenv.Start(t, argv[0], argv[1:]...)
-	cmd, r := proc.Cmd, proc.Stdout
-	line, err := r.ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "ready" {
-		t.Fatalf("%s %s: want ready, got %q (%v)", py.name, script, line, err)
-	}
-	return cmd, r
+	waitReady(t, proc)
+	return proc
 }
 
-// profilePIDs records the given processes for d with a real Session at 100 Hz.
-func profilePIDs(t *testing.T, d time.Duration, pids ...int) *profile.Profile {
+// waitReady reads the "ready" line a test target prints once set up.
+func waitReady(t *testing.T, proc *testenv.Process) {
 	t.Helper()
-	return profileAt(t, 100, d, pids...)
+	line, err := proc.Stdout.ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "ready" {
+		t.Fatalf("%s: want ready, got %q (%v)", proc.Cmd.Path, line, err)
+	}
 }
 
-// profileAt records the given processes for d with a real Session at rate Hz.
-func profileAt(t *testing.T, rate int, d time.Duration, pids ...int) *profile.Profile {
+// release tells targets waiting after "ready" that sampling has begun. A
+// target that does not wait ignores the line.
+func release(t *testing.T, procs ...*testenv.Process) {
+	t.Helper()
+	for _, p := range procs {
+		if _, err := io.WriteString(p.Stdin, "go\n"); err != nil {
+			t.Fatalf("release %d: %v", p.Cmd.Process.Pid, err)
+		}
+	}
+}
+
+// profileProcs records the given targets at 100 Hz (see profileAt).
+func profileProcs(t *testing.T, d time.Duration, procs ...*testenv.Process) *profile.Profile {
+	t.Helper()
+	return profileAt(t, 100, d, procs...)
+}
+
+// profileAt records the given targets with a real Session at rate Hz,
+// releasing them once they are all being sampled, until they have run for d
+// of CPU time together, by the scheduler's count; on a machine too busy to
+// give them that, for at most 3·d. So the samples a test counts rest on the
+// CPU time it asked for, not on how busy the machine is. It then tells the
+// targets "stop" (a target that reports on its work does so then).
+func profileAt(t *testing.T, rate int, d time.Duration, procs ...*testenv.Process) *profile.Profile {
 	t.Helper()
 	testenv.RequireRoot(t)
 	var warnings []string
@@ -139,15 +163,26 @@ func profileAt(t *testing.T, rate int, d time.Duration, pids ...int) *profile.Pr
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for _, pid := range pids {
-		if err := s.Add(pid); err != nil {
+	for _, p := range procs {
+		if err := s.Add(p.Cmd.Process.Pid); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), d)
+	release(t, procs...)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*d)
 	defer cancel()
+	go func() {
+		start := runTime(procs)
+		for ctx.Err() == nil && runTime(procs)-start < d {
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+	}()
 	if err := s.Run(ctx); err != nil {
 		t.Fatal(err)
+	}
+	for _, p := range procs {
+		io.WriteString(p.Stdin, "stop\n")
 	}
 	p, _, _ := s.Cut()
 	for _, w := range warnings {
@@ -216,4 +251,19 @@ func markedLines(t *testing.T, script string) map[string]int64 {
 func readAll(r io.Reader) string {
 	b, _ := io.ReadAll(r)
 	return string(b)
+}
+
+// runTime is the CPU time the processes' live threads have had.
+func runTime(procs []*testenv.Process) time.Duration {
+	var sum time.Duration
+	for _, p := range procs {
+		pid := p.Cmd.Process.Pid
+		tids, _ := process.Threads(pid)
+		for _, tid := range tids {
+			if ns, err := process.RunTime(pid, tid); err == nil {
+				sum += time.Duration(ns)
+			}
+		}
+	}
+	return sum
 }

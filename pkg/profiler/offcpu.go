@@ -1,28 +1,38 @@
 package profiler
 
 import (
+	"errors"
 	"strings"
+	"time"
 
 	"github.com/bprof/bprof/pkg/export"
 	"github.com/bprof/bprof/pkg/process"
 	"github.com/bprof/bprof/pkg/sampler"
 	"github.com/bprof/bprof/pkg/symbolize"
+	"github.com/cilium/ebpf"
 )
 
-// Off-CPU time reaches the profile three ways: samples with their stack and
-// exact duration (waits of at least the threshold), per-thread totals for the
-// rest (short or uncaptured waits), and, for threads that were blocked when
-// the recording began, a snapshot of their stack taken from /proc and from
-// the interpreter's memory at that moment. So every thread's wall time adds
-// up to the recording's span whatever it did.
+// Wall time is measured, not sampled: the kernel sums every wait of every
+// target thread under its wait site and keeps each thread's exact time on the
+// CPU; at the end of a period (Cut) the waits still open and the runs still
+// going are split at that instant. So each thread's wall time in a profile is
+// its whole life within the profile's span, by construction: on-CPU time
+// (spread over the thread's CPU samples) plus its waits. A wait's stack is
+// the one the kernel kept for its site; a thread blocked since before its
+// process was added has the stack snapshot from /proc and the interpreter.
 
-var offCPUState = [...]string{0: "sleep", 1: "runqueue"}
+// Wait states (the state label), docs/CONVENTIONS.md.
+const (
+	stateSleep    = "sleep"
+	stateRunqueue = "runqueue"
+	stateGIL      = "gil"
+)
 
 func stateName(s uint32) string {
-	if int(s) < len(offCPUState) {
-		return offCPUState[s]
+	if s == 1 {
+		return stateRunqueue
 	}
-	return "sleep"
+	return stateSleep
 }
 
 // blockedThread is a thread found off the CPU when its process was added.
@@ -58,6 +68,28 @@ func (s *Session) snapshotBlocked(pid int) {
 	}
 }
 
+// threadsAtAdd reads the state of pid's threads for the kernel's accounting,
+// right before sampling of pid starts.
+func threadsAtAdd(pid int) []sampler.ThreadAtAdd {
+	tids, err := process.Threads(pid)
+	if err != nil {
+		return nil
+	}
+	out := make([]sampler.ThreadAtAdd, 0, len(tids))
+	for _, tid := range tids {
+		st, err := process.State(pid, tid)
+		if err != nil {
+			continue // exited
+		}
+		run, err := process.RunTime(pid, tid)
+		if err != nil {
+			continue
+		}
+		out = append(out, sampler.ThreadAtAdd{TID: tid, Blocked: st == 'S' || st == 'D', RunTime: run})
+	}
+	return out
+}
+
 // tracingFrame reports kernel frames of the tracing machinery itself (the
 // tracepoint and the BPF program), which top every stack the sched_switch
 // program takes and say nothing about the wait.
@@ -70,43 +102,85 @@ func tracingFrame(f *symbolize.Frame) bool {
 		strings.HasPrefix(n, "__traceiter_") || strings.HasPrefix(n, "bpf_prog_") || strings.HasPrefix(n, "[kernel]+")
 }
 
-// addOffCPUSample adds one wait with its stack. Called with s.mu held.
-func (s *Session) addOffCPUSample(smp *sampler.Sample, frames []symbolize.Frame) {
+// waitKey names a wait site's stack in Session.waits.
+type waitKey struct {
+	pid  int
+	site uint64
+}
+
+// waitFrames returns the frames of a wait site, named once per site and
+// target (sites repeat period after period).
+func (s *Session) waitFrames(pid int, site uint64) []symbolize.Frame {
+	k := waitKey{pid, site}
+	if f, ok := s.waits[k]; ok {
+		return f
+	}
+	smp, err := s.sampler.WaitStack(site)
+	if err != nil {
+		if !errors.Is(err, ebpf.ErrKeyNotExist) {
+			s.opts.Warn(err.Error())
+		}
+		return []symbolize.Frame{export.Pseudo("[off-cpu: stack not kept]")}
+	}
+	var addrs []uint64
+	frames := s.symbolizeInto(&smp, nil, &addrs)
 	for i := 0; i < len(frames) && i < 8; i++ {
 		if tracingFrame(&frames[i]) {
 			frames = frames[i+1:]
 			i = -1
 		}
 	}
-	state := stateName(smp.State)
-	all := make([]symbolize.Frame, 0, len(frames)+1)
-	all = append(all, export.Pseudo("[off-cpu: "+state+"]"))
-	all = append(all, frames...)
-	s.builder.Add(all, export.Labels{PID: smp.PID, TID: smp.TID, ThreadName: smp.Comm, State: state},
-		export.Values{Wall: int64(smp.Value)})
+	frames = append([]symbolize.Frame(nil), frames...)
+	s.waits[k] = frames
+	return frames
 }
 
-// addOffCPUTotals adds waits that came without a stack. Called with s.mu held.
-func (s *Session) addOffCPUTotals(totals []sampler.OffCPUTotal) {
-	for _, t := range totals {
+// addPeriod adds a period's waits and the threads' exact on-CPU times to
+// the current profile.
+func (s *Session) addPeriod(p sampler.Period) {
+	type wait struct {
+		t      sampler.WaitTotal
+		frames []symbolize.Frame
+	}
+	waits := make([]wait, 0, len(p.Waits))
+	for _, w := range p.Waits {
 		var frames []symbolize.Frame
-		state := ""
-		switch t.Kind {
-		case sampler.OffCPUShort:
-			frames = []symbolize.Frame{export.Pseudo("[short waits]")}
-		case sampler.OffCPUUncaptured:
+		switch w.Site {
+		case sampler.SiteUncaptured:
 			frames = []symbolize.Frame{export.Pseudo("[off-cpu: stack not captured]")}
-		default: // blocked since before the recording, or all through it
-			state = "sleep"
-			frames = []symbolize.Frame{export.Pseudo("[off-cpu: sleep]")}
-			if b := s.blocked[t.TID]; b != nil && len(b.frames) > 0 {
-				frames = append(frames, b.frames...)
+		case sampler.SiteAtAdd:
+			s.mu.Lock()
+			b := s.blocked[w.TID]
+			s.mu.Unlock()
+			if b != nil && len(b.frames) > 0 {
+				frames = b.frames
 			} else {
-				frames = append(frames, export.Pseudo("[blocked before recording]"))
+				frames = []symbolize.Frame{export.Pseudo("[blocked before recording]")}
 			}
+		default:
+			frames = s.waitFrames(w.PID, w.Site)
 		}
-		s.builder.Add(frames, export.Labels{PID: t.PID, TID: t.TID, ThreadName: s.threadName(t.PID, t.TID), State: state},
-			export.Values{Wall: int64(t.NS)})
+		waits = append(waits, wait{w, frames})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range waits {
+		if w.t.Site == sampler.SiteUncaptured && w.t.State == 1 {
+			s.builder.AddRunqueue(export.Labels{PID: w.t.PID, TID: w.t.TID, ThreadName: s.threadName(w.t.PID, w.t.TID)}, int64(w.t.NS))
+			continue
+		}
+		state := stateName(w.t.State)
+		if w.t.State == 0 && symbolize.GILWait(w.frames) {
+			state = stateGIL
+		}
+		all := make([]symbolize.Frame, 0, len(w.frames)+1)
+		all = append(all, export.Pseudo("[off-cpu: "+state+"]"))
+		all = append(all, w.frames...)
+		s.builder.Add(all, export.Labels{PID: w.t.PID, TID: w.t.TID, ThreadName: s.threadName(w.t.PID, w.t.TID), State: state},
+			export.Values{Wall: int64(w.t.NS)})
+	}
+	for _, t := range p.OnCPU {
+		s.builder.SetOnCPU(export.Labels{PID: t.PID, TID: t.TID, ThreadName: s.threadName(t.PID, t.TID)}, int64(t.NS))
 	}
 }
 
@@ -123,52 +197,22 @@ func (s *Session) threadName(pid, tid int) string {
 	return n
 }
 
-// drainOffCPU moves the kernel's per-thread totals into the current profile.
-func (s *Session) drainOffCPU() {
+// endPeriod ends the kernel's off-CPU period at now and adds it to the
+// current profile.
+func (s *Session) endPeriod(now uint64) {
 	if !s.opts.OffCPU {
 		return
 	}
-	totals, err := s.sampler.OffCPUTotals()
+	s.periodMu.Lock()
+	defer s.periodMu.Unlock()
+	p, err := s.sampler.EndPeriod(now)
 	if err != nil {
 		s.opts.Warn(err.Error())
 	}
-	s.mu.Lock()
-	s.addOffCPUTotals(totals)
-	s.mu.Unlock()
+	s.addPeriod(p)
 }
 
-// closeOffCPU ends the waits still open when the recording stops, and gives
-// threads that never ran during it their whole span.
-func (s *Session) closeOffCPU(pids []int) {
-	if !s.opts.OffCPU {
-		return
-	}
-	now := sampler.Monotonic()
-	start := s.sampler.OffCPUStart()
-	samples, totals, seen, err := s.sampler.CloseOffCPU(now)
-	if err != nil {
-		s.opts.Warn(err.Error())
-	}
-	for i := range samples {
-		frames := s.symbolize(&samples[i])
-		s.mu.Lock()
-		s.addOffCPUSample(&samples[i], frames)
-		s.mu.Unlock()
-	}
-	s.drainOffCPU()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.addOffCPUTotals(totals)
-	for _, pid := range pids {
-		tids, err := process.Threads(pid)
-		if err != nil {
-			continue
-		}
-		for _, tid := range tids {
-			if seen[tid] || s.threads[tid] || start == 0 {
-				continue
-			}
-			s.addOffCPUTotals([]sampler.OffCPUTotal{{PID: pid, TID: tid, Kind: sampler.OffCPUWhole, NS: now - start, Count: 1}})
-		}
-	}
+// clock pairs the kernel's monotonic clock with the wall clock, read together.
+func clock() (uint64, time.Time) {
+	return sampler.Monotonic(), time.Now()
 }

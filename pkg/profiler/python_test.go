@@ -23,12 +23,12 @@ func TestPythonSplit(t *testing.T) {
 	lines := markedLines(t, "split.py")
 	for _, py := range interpreters(t) {
 		t.Run(py.name, func(t *testing.T) {
-			cmd, out := startScript(t, py, "split.py", "5")
+			proc := startScript(t, py, "split.py", "30")
 			// 1 kHz for 4 s: ~4,000 samples keep the sampling error of a
 			// share near 0.8 points, well inside the 3-point tolerance.
-			p := profileAt(t, 1000, 4*time.Second, cmd.Process.Pid)
+			p := profileAt(t, 1000, 4*time.Second, proc)
 			var want struct{ Share map[string]float64 }
-			if err := json.Unmarshal([]byte(readAll(out)), &want); err != nil {
+			if err := json.Unmarshal([]byte(readAll(proc.Stdout)), &want); err != nil {
 				t.Fatalf("workload's own split: %v", err)
 			}
 			incl := map[string]int64{}
@@ -93,8 +93,8 @@ func TestPythonSplit(t *testing.T) {
 func TestPythonShapes(t *testing.T) {
 	for _, py := range interpreters(t) {
 		t.Run(py.name, func(t *testing.T) {
-			cmd, _ := startScript(t, py, "shapes.py", "6", "1.5")
-			p := profilePIDs(t, 4*time.Second, cmd.Process.Pid)
+			proc := startScript(t, py, "shapes.py", "30", "1.5")
+			p := profileProcs(t, 4*time.Second, proc)
 			qual := py.minor >= 11
 			want := map[string]string{
 				"nested":    pick(qual, "outer.<locals>.inner", "inner"),
@@ -148,7 +148,7 @@ func TestPythonShapes(t *testing.T) {
 					lateThreads[s.NumLabel["thread_id"][0]] = true
 				}
 			}
-			if len(lateThreads) != 1 || lateThreads[int64(cmd.Process.Pid)] {
+			if len(lateThreads) != 1 || lateThreads[int64(proc.Cmd.Process.Pid)] {
 				t.Errorf("late_worker seen on threads %v, want one thread that is not the main one", lateThreads)
 			}
 		})
@@ -172,8 +172,8 @@ func TestPythonCodeReuse(t *testing.T) {
 			break
 		}
 	}
-	cmd, _ := startScript(t, py, "reuse.py", "5")
-	p := profilePIDs(t, 4*time.Second, cmd.Process.Pid)
+	proc := startScript(t, py, "reuse.py", "30")
+	p := profileProcs(t, 4*time.Second, proc)
 	var leaf, caller, wrong, unknown int64
 	for _, s := range p.Sample {
 		fr := pyFrames(s)

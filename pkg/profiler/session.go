@@ -50,10 +50,13 @@ type Session struct {
 	sampling bool         // a target was added: start is when sampling began
 	counts   Counts
 
-	frames  []symbolize.Frame
-	addrs   []uint64
-	blocked map[int]*blockedThread // by TID: off the CPU when their process was added
-	names   map[int]string         // thread names by TID
+	frames   []symbolize.Frame
+	addrs    []uint64
+	blocked  map[int]*blockedThread        // by TID: off the CPU when their process was added
+	names    map[int]string                // thread names by TID
+	periodMu sync.Mutex                    // one endPeriod at a time; guards waits
+	waits    map[waitKey][]symbolize.Frame // wait sites' stacks, named
+	stopped  time.Time                     // when Run stopped sampling: the end of the last profile
 
 	flushMu  sync.Mutex    // one flush at a time: Cut's or the end of Run's
 	flushed  chan struct{} // the reader got to the end of a Cut's flush
@@ -105,6 +108,7 @@ func NewSession(opts Options) (*Session, error) {
 		flushed: make(chan struct{}, 1),
 		blocked: map[int]*blockedThread{},
 		names:   map[int]string{},
+		waits:   map[waitKey][]symbolize.Frame{},
 	}
 	if !opts.FramePointers {
 		s.unwind = newUnwinder(smp, cache, opts.Warn)
@@ -149,18 +153,34 @@ func (s *Session) Add(pid int) error {
 			s.opts.Warn(fmt.Sprintf("process %d: native stacks by frame pointers only: %v", pid, err))
 		}
 	}
-	if err := s.sampler.AddTarget(pid); err != nil {
-		return err
+	var threads []sampler.ThreadAtAdd
+	if s.opts.OffCPU {
+		threads = threadsAtAdd(pid)
 	}
+	// The profile's span starts when sampling does, not when the programs
+	// loaded: Add reads symbols and builds unwind tables first. The kernel's
+	// first period starts at the same instant.
+	now, wall := clock()
 	s.mu.Lock()
-	if !s.sampling {
-		// The profile's span starts when sampling does, not when the
-		// programs loaded: Add reads symbols and builds unwind tables first.
+	first := !s.sampling
+	if first {
 		s.sampling = true
-		s.start = time.Now()
+		s.start = wall
 	}
 	s.mu.Unlock()
-	return nil
+	if first {
+		if err := s.sampler.BeginPeriod(now); err != nil {
+			return err
+		}
+	}
+	// pid's threads count from now: blocked ones wait from now, the others
+	// run. Their entries exist before the kernel sees pid, so from its first
+	// switch on, every instant of a thread is either a wait or a run; a
+	// switch between the two calls only moves time between the two.
+	if err := s.sampler.StartThreads(pid, threads, now); err != nil {
+		return err
+	}
+	return s.sampler.AddTarget(pid)
 }
 
 // attachPython tells the sampler how to walk pid's Python stacks, if it runs
@@ -245,9 +265,14 @@ func (s *Session) Run(ctx context.Context) error {
 		pids = append(pids, pid)
 	}
 	s.mu.Unlock()
+	now, wall := clock()
 	s.sampler.StopTargets(pids)
 	defer func() {
-		s.closeOffCPU(pids)
+		// The last period ends where sampling stopped; Cut gives it that end.
+		s.endPeriod(now)
+		s.mu.Lock()
+		s.stopped = wall
+		s.mu.Unlock()
 		for _, pid := range pids {
 			s.sampler.RemoveTarget(pid)
 		}
@@ -298,12 +323,6 @@ func (s *Session) handle(smp *sampler.Sample) {
 		}
 		return
 	case sampler.KindCPU:
-	case sampler.KindOffCPU:
-		frames := s.symbolize(smp)
-		s.mu.Lock()
-		s.addOffCPUSample(smp, frames)
-		s.mu.Unlock()
-		return
 	default:
 		return
 	}
@@ -321,20 +340,24 @@ func (s *Session) handle(smp *sampler.Sample) {
 // symbolize names a sample's frames, leaf first: kernel, then native frames
 // down to the interpreter, then the Python frames (docs/ARCHITECTURE.md).
 func (s *Session) symbolize(smp *sampler.Sample) []symbolize.Frame {
-	f := s.frames[:0]
+	s.frames = s.symbolizeInto(smp, s.frames[:0], &s.addrs)
+	return s.frames
+}
+
+// symbolizeInto is symbolize with the caller's buffers.
+func (s *Session) symbolizeInto(smp *sampler.Sample, f []symbolize.Frame, addrs *[]uint64) []symbolize.Frame {
 	f = s.kernel.Symbolize(smp.Kernel, f)
 	if smp.Flags&sampler.FlagKernelStackErr != 0 {
 		f = append(f, export.Pseudo("[kernel stack unreadable]"))
 	}
 	nat := len(f)
-	f = s.nativeFrames(smp, f)
+	f = s.nativeFrames(smp, f, addrs)
 	if smp.Flags&sampler.FlagPyTarget != 0 {
 		f = s.python.Interleave(smp.PID, f, nat, smp.Python, pyFlags(smp.Flags))
 	}
 	if len(f) == 0 {
 		f = append(f, export.Pseudo("[no stack]"))
 	}
-	s.frames = f
 	return f
 }
 
@@ -354,8 +377,8 @@ var fpMarker = export.Pseudo("[frame pointers]")
 
 // nativeFrames names the user stack, with fpMarker before the first frame
 // found by frame pointers rather than by an unwind table.
-func (s *Session) nativeFrames(smp *sampler.Sample, dst []symbolize.Frame) []symbolize.Frame {
-	addrs := s.addrs[:0]
+func (s *Session) nativeFrames(smp *sampler.Sample, dst []symbolize.Frame, buf *[]uint64) []symbolize.Frame {
+	addrs := (*buf)[:0]
 	fpFrom := -1
 	for i, w := range smp.User {
 		if w&sampler.FrameByFP != 0 && fpFrom < 0 {
@@ -363,7 +386,7 @@ func (s *Session) nativeFrames(smp *sampler.Sample, dst []symbolize.Frame) []sym
 		}
 		addrs = append(addrs, sampler.FrameAddr(w))
 	}
-	s.addrs = addrs
+	*buf = addrs
 	if smp.Flags&sampler.FlagUserTables == 0 && len(addrs) > 1 {
 		fpFrom = 1 // no tables for this process (yet): all by frame pointers
 	}
@@ -421,10 +444,18 @@ func (s *Session) Cut() (p *profile.Profile, start, end time.Time) {
 		}
 	}
 	s.flushMu.Unlock()
-	s.drainOffCPU()
+	s.mu.Lock()
+	end = s.stopped
+	s.stopped = time.Time{}
+	s.mu.Unlock()
+	if end.IsZero() {
+		// The period ends now, for the kernel's wait times as for the profile.
+		var now uint64
+		now, end = clock()
+		s.endPeriod(now)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	end = time.Now()
 	b, start := s.builder, s.start
 	s.builder, s.start = s.newBuilder(), end
 	return b.Profile(start, end), start, end

@@ -35,12 +35,9 @@ func buildNoFP(t *testing.T, name string) string {
 func TestNativeStacksWithoutFramePointers(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := buildNoFP(t, "nofp")
-	proc := testenv.Start(t, bin, "6")
-	line, err := proc.Stdout.ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "ready" {
-		t.Fatalf("want ready, got %q (%v)", line, err)
-	}
-	p := profileAt(t, 250, 4*time.Second, proc.Cmd.Process.Pid)
+	proc := testenv.Start(t, bin, "30")
+	waitReady(t, proc)
+	p := profileAt(t, 250, 4*time.Second, proc)
 
 	var total, full, ordered, byFP int64
 	for _, s := range p.Sample {
@@ -98,8 +95,8 @@ func TestNativeFramesUnderPython(t *testing.T) {
 	}
 	for _, py := range interpreters(t) {
 		t.Run(py.name, func(t *testing.T) {
-			cmd, _ := startScript(t, py, "native_calls.py", "8")
-			p := profileAt(t, 250, 5*time.Second, cmd.Process.Pid)
+			proc := startScript(t, py, "native_calls.py", "30")
+			p := profileAt(t, 250, 5*time.Second, proc)
 			in := map[string]int64{}
 			hit := map[string]int64{}
 			var total, junk, nested int64
@@ -219,18 +216,19 @@ func isInterpreter(file string) bool {
 func TestVDSOFrames(t *testing.T) {
 	testenv.RequireRoot(t)
 	py := hostInterpreter(t)
-	proc := testenv.Start(t, py.path, "-c", "import time\nprint('ready', flush=True)\nend = time.monotonic() + 8\nwhile time.monotonic() < end: pass\n")
-	if line, err := proc.Stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
-		t.Fatalf("want ready, got %q (%v)", line, err)
-	}
-	p := profileAt(t, 250, 4*time.Second, proc.Cmd.Process.Pid)
+	proc := testenv.Start(t, py.path, "-c", "import sys, time\nprint('ready', flush=True)\nsys.stdin.readline()\nend = time.monotonic() + 30\nwhile time.monotonic() < end: pass\n")
+	waitReady(t, proc)
+	p := profileAt(t, 250, 4*time.Second, proc)
 	var inVDSO, whole, named int64
 	for _, s := range p.Sample {
 		if s.Location[0].Mapping == nil || s.Location[0].Mapping.File != "[vdso]" {
 			continue
 		}
 		inVDSO += s.Value[0]
-		if strings.Contains(s.Location[0].Line[0].Function.Name, "clock_gettime") {
+		// The vDSO's image carries only its dynamic symbols: a static
+		// helper (on 6.18, do_hres at [vdso]+0x7bd) is unnamed, and its
+		// caller, the exported clock_gettime, names the sample.
+		if vdsoNamed(s, "clock_gettime") {
 			named += s.Value[0]
 		}
 		ns := names(s)
@@ -238,9 +236,9 @@ func TestVDSOFrames(t *testing.T) {
 			whole += s.Value[0]
 		}
 	}
-	t.Logf("%d samples in the vDSO, %d of them walked to _start by tables, %d in clock_gettime", inVDSO, whole, named)
+	t.Logf("%d samples in the vDSO, %d of them walked to _start by tables, %d in or under clock_gettime", inVDSO, whole, named)
 	if float64(named) < 0.5*float64(inVDSO) {
-		t.Errorf("%d of %d vDSO samples are in a frame named after clock_gettime; want most", named, inVDSO)
+		t.Errorf("%d of %d vDSO samples are in or under a frame named after clock_gettime; want most", named, inVDSO)
 	}
 	if inVDSO < 20 {
 		t.Fatalf("only %d samples in the vDSO", inVDSO)
@@ -250,14 +248,28 @@ func TestVDSOFrames(t *testing.T) {
 	}
 }
 
+// vdsoNamed reports whether one of the sample's leaf-most vDSO frames is
+// named like name.
+func vdsoNamed(s *profile.Sample, name string) bool {
+	for _, l := range s.Location {
+		if l.Mapping == nil || l.Mapping.File != "[vdso]" {
+			return false
+		}
+		if strings.Contains(l.Line[0].Function.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
 // TestLibraryLoadedAfterAttach: a library mapped after bprof attached is
 // found (the walker asks for the mappings again) and its frames unwound by
 // its table, not by frame pointers.
 func TestLibraryLoadedAfterAttach(t *testing.T) {
 	testenv.RequireRoot(t)
 	py := hostInterpreter(t)
-	cmd, _ := startScript(t, py, "late_import.py", "6")
-	p := profileAt(t, 250, 4*time.Second, cmd.Process.Pid)
+	proc := startScript(t, py, "late_import.py", "30")
+	p := profileAt(t, 250, 4*time.Second, proc)
 	var in, libz, byFP int64
 	for _, s := range p.Sample {
 		if !hasFrame(s, "compress_late") {
@@ -291,11 +303,9 @@ func TestLibraryLoadedAfterAttach(t *testing.T) {
 func TestSignalFrames(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := buildNoFP(t, "signal")
-	proc := testenv.Start(t, bin, "6")
-	if line, err := proc.Stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
-		t.Fatalf("want ready, got %q (%v)", line, err)
-	}
-	p := profileAt(t, 250, 4*time.Second, proc.Cmd.Process.Pid)
+	proc := testenv.Start(t, bin, "30")
+	waitReady(t, proc)
+	p := profileAt(t, 250, 4*time.Second, proc)
 	var inHandler, through int64
 	for _, s := range p.Sample {
 		ns := names(s)
@@ -331,12 +341,10 @@ func TestSignalFrames(t *testing.T) {
 func TestExecIntoPython(t *testing.T) {
 	testenv.RequireRoot(t)
 	py := hostInterpreter(t)
-	script := "import time\ndef after_exec():\n    end = time.time() + 4\n    while time.time() < end: pass\nafter_exec()\n"
-	proc := testenv.Start(t, "bash", "-c", "echo ready; sleep 0.5; exec "+py.path+" -c '"+script+"'")
-	if line, err := proc.Stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
-		t.Fatalf("want ready, got %q (%v)", line, err)
-	}
-	p := profileAt(t, 100, 3*time.Second, proc.Cmd.Process.Pid)
+	script := "import time\ndef after_exec():\n    end = time.time() + 30\n    while time.time() < end: pass\nafter_exec()\n"
+	proc := testenv.Start(t, "bash", "-c", "echo ready; read go; exec "+py.path+" -c '"+script+"'")
+	waitReady(t, proc)
+	p := profileAt(t, 100, 3*time.Second, proc)
 	var total, named int64
 	for _, s := range p.Sample {
 		total += s.Value[0]
@@ -344,8 +352,11 @@ func TestExecIntoPython(t *testing.T) {
 			named += s.Value[0]
 		}
 	}
+	// bash execs Python once sampling has begun; from then on nearly every
+	// sample is Python's, all of them in after_exec once re-attached (a
+	// few of bash's and of Python's start-up remain).
 	t.Logf("%d samples, %d in after_exec", total, named)
-	if named < 150 {
+	if total < 20 || float64(named) < 0.8*float64(total) {
 		t.Errorf("%d of %d samples in after_exec: the process was not re-attached as Python after its exec", named, total)
 	}
 }

@@ -9,22 +9,34 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// OffCPUKind says why off-CPU time was summed rather than sent as a sample.
-type OffCPUKind uint32
-
+// Where a wait's stack is (WaitTotal.Site): one of these, or a key of the
+// kernel's wait_stacks map, which WaitStack reads.
 const (
-	OffCPUShort      OffCPUKind = 0 // waits shorter than Config.MinOffCPU
-	OffCPUUncaptured OffCPUKind = 1 // long waits whose stack was not captured (rate limit)
-	OffCPUBefore     OffCPUKind = 2 // time off CPU since before the recording began
-	OffCPUWhole      OffCPUKind = 3 // (user space) blocked for the whole recording
+	SiteUncaptured uint64 = 0 // no stack: the thread was out of capture tokens
+	SiteAtAdd      uint64 = 1 // blocked when its process was added: the caller's snapshot
 )
 
-// OffCPUTotal is off-CPU time of one thread that came without a stack.
-type OffCPUTotal struct {
+// WaitTotal is off-CPU time of one thread at one wait site in one state,
+// summed over a period. Count is the number of waits that ended in it.
+type WaitTotal struct {
 	PID, TID int
-	Kind     OffCPUKind
+	State    uint32 // 0 sleep, 1 runqueue
+	Site     uint64
 	NS       uint64
 	Count    uint64
+}
+
+// Period is what a period measured besides its CPU samples: every wait
+// and every thread's exact time on the CPU.
+type Period struct {
+	Waits []WaitTotal
+	OnCPU []ThreadTime // each thread's time on the CPU
+}
+
+// ThreadTime is a thread's time on the CPU in a period.
+type ThreadTime struct {
+	PID, TID int
+	NS       uint64
 }
 
 // Monotonic is the kernel's CLOCK_MONOTONIC now, the clock of Sample.Time.
@@ -35,9 +47,6 @@ func Monotonic() uint64 {
 }
 
 func (s *Sampler) startOffCPU() error {
-	if err := s.objs.OffcpuEpoch.Put(uint32(0), Monotonic()); err != nil {
-		return fmt.Errorf("start off-CPU recording: %w", err)
-	}
 	l, err := link.AttachTracing(link.TracingOptions{Program: s.objs.BprofSwitch})
 	if err != nil {
 		return fmt.Errorf("attach %s to sched_switch: %w", s.objs.BprofSwitch, err)
@@ -46,111 +55,160 @@ func (s *Sampler) startOffCPU() error {
 	return nil
 }
 
-// OffCPUTotals takes the off-CPU time summed per thread since the last call.
-func (s *Sampler) OffCPUTotals() ([]OffCPUTotal, error) {
-	out, err := s.shortWaits()
-	if err != nil {
-		return nil, err
+// BeginPeriod starts the first period at now (Monotonic): the kernel counts
+// no time before it. Later periods begin where EndPeriod ends one.
+func (s *Sampler) BeginPeriod(now uint64) error {
+	s.periodMu.Lock()
+	defer s.periodMu.Unlock()
+	return s.setEpoch(now)
+}
+
+func (s *Sampler) setEpoch(now uint64) error {
+	if s.sched == nil {
+		return nil
 	}
-	var key profileOffcpuKey
-	var val profileOffcpuTotal
-	var keys []profileOffcpuKey
-	it := s.objs.OffcpuTotals.Iterate()
+	if err := s.objs.OffcpuEpoch.Put(uint32(0), now); err != nil {
+		return fmt.Errorf("start off-CPU period: %w", err)
+	}
+	s.epoch = now
+	return nil
+}
+
+// ThreadAtAdd is a thread of a process being added, as /proc shows it.
+type ThreadAtAdd struct {
+	TID     int
+	Blocked bool   // state S or D: waiting since before now
+	RunTime uint64 // ns on a CPU so far (schedstat): where the kernel's count starts
+}
+
+// StartThreads gives the threads of pid, just added, their state at now: a
+// blocked thread waits from now (SiteAtAdd), any other runs from now. A
+// thread the kernel has seen switch since keeps what the kernel knows.
+func (s *Sampler) StartThreads(pid int, threads []ThreadAtAdd, now uint64) error {
+	if s.sched == nil {
+		return nil
+	}
+	var errs []error
+	for _, t := range threads {
+		st := profileOffcpuState{Pid: uint32(pid), Tokens: captureBurst, LastRefill: now, Runtime: t.RunTime}
+		if t.Blocked {
+			st.Start, st.Site = now, SiteAtAdd
+		} else {
+			st.OncpuSince = now
+		}
+		err := s.objs.OffcpuThreads.Update(uint32(t.TID), &st, ebpf.UpdateNoExist)
+		if err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("start off-CPU accounting of %d: %w", pid, err)
+	}
+	return nil
+}
+
+// captureBurst is CAPTURE_BURST in bpf/offcpu.h.
+const captureBurst = 20
+
+// EndPeriod ends the current period at now (Monotonic) and begins the next:
+// it returns the waits summed in the kernel, the part before now of the
+// waits still open, and each thread's time on the CPU, the part before now of
+// the runs still going included. Threads that exited are forgotten.
+func (s *Sampler) EndPeriod(now uint64) (Period, error) {
+	var p Period
+	if s.sched == nil {
+		return p, nil
+	}
+	s.periodMu.Lock()
+	defer s.periodMu.Unlock()
+	prev := s.epoch
+	// The kernel counts from the new epoch on; what is older is taken here.
+	if err := s.setEpoch(now); err != nil {
+		return p, err
+	}
+	var errs []error
+	var tid uint32
+	var st profileOffcpuState
+	var dead []uint32
+	it := s.objs.OffcpuThreads.Iterate()
+	for it.Next(&tid, &st) {
+		seen := s.oncpuSeen[tid]
+		if st.OncpuNs < seen { // the entry was made anew (a reused TID)
+			seen = 0
+		}
+		on := st.OncpuNs - seen
+		s.oncpuSeen[tid] = st.OncpuNs
+		if st.Dead != 0 {
+			dead = append(dead, tid)
+		} else if st.Start != 0 {
+			if from := max(st.Start, prev); now > from {
+				p.Waits = append(p.Waits, WaitTotal{PID: int(st.Pid), TID: int(tid), State: st.State, Site: st.Site, NS: now - from})
+			}
+		} else if st.OncpuSince != 0 {
+			if from := max(st.OncpuSince, prev); now > from {
+				on += now - from
+			}
+		}
+		if on > 0 {
+			p.OnCPU = append(p.OnCPU, ThreadTime{PID: int(st.Pid), TID: int(tid), NS: on})
+		}
+	}
+	errs = append(errs, it.Err())
+	for _, t := range dead {
+		delete(s.oncpuSeen, t)
+		if err := s.objs.OffcpuThreads.Delete(t); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	waits, err := s.takeWaits(func(profileWaitTotal) bool { return true })
+	p.Waits = append(p.Waits, waits...)
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return p, fmt.Errorf("end off-CPU period: %w", err)
+	}
+	return p, nil
+}
+
+// takeWaits removes the kernel's wait totals that keep says to, and returns them.
+func (s *Sampler) takeWaits(keep func(profileWaitTotal) bool) ([]WaitTotal, error) {
+	var key profileWaitKey
+	var val profileWaitTotal
+	var keys []profileWaitKey
+	it := s.objs.WaitTotals.Iterate()
 	for it.Next(&key, &val) {
-		keys = append(keys, key)
+		if keep(val) {
+			keys = append(keys, key)
+		}
 	}
 	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("read off-CPU totals: %w", err)
+		return nil, fmt.Errorf("read wait totals: %w", err)
 	}
+	var out []WaitTotal
 	for _, k := range keys {
 		// Lookup and delete is one step, so the kernel's later additions go to a
 		// new entry instead of being lost between a read and a delete.
-		if err := s.objs.OffcpuTotals.LookupAndDelete(&k, &val); err != nil {
+		if err := s.objs.WaitTotals.LookupAndDelete(&k, &val); err != nil {
 			if errors.Is(err, ebpf.ErrKeyNotExist) {
 				continue
 			}
-			return out, fmt.Errorf("take off-CPU total of thread %d: %w", k.Tid, err)
+			return out, fmt.Errorf("take waits of thread %d: %w", k.Tid, err)
 		}
-		out = append(out, OffCPUTotal{PID: int(val.Pid), TID: int(k.Tid), Kind: OffCPUKind(k.Kind), NS: val.Ns, Count: val.Count})
+		out = append(out, WaitTotal{PID: int(val.Pid), TID: int(k.Tid), State: k.State, Site: k.Site, NS: val.Ns, Count: val.Count})
 	}
 	return out, nil
 }
 
-// shortWaits reads the short waits each thread's entry sums. The kernel only
-// adds to them (one writer, the CPU the thread switches on), so what is new
-// is the difference from the last read.
-func (s *Sampler) shortWaits() ([]OffCPUTotal, error) {
-	s.shortMu.Lock()
-	defer s.shortMu.Unlock()
-	var out []OffCPUTotal
-	var tid uint32
-	var st profileOffcpuState
-	it := s.objs.OffcpuThreads.Iterate()
-	for it.Next(&tid, &st) {
-		last := s.short[tid]
-		if st.ShortNs > last.ns {
-			out = append(out, OffCPUTotal{PID: int(st.Pid), TID: int(tid), Kind: OffCPUShort,
-				NS: st.ShortNs - last.ns, Count: st.ShortCount - last.count})
-			s.short[tid] = shortSeen{st.ShortNs, st.ShortCount}
-		}
+// WaitStack returns the stack the kernel keeps for a wait site, decoded, or
+// an error wrapping ebpf.ErrKeyNotExist once the site gave way to others.
+func (s *Sampler) WaitStack(site uint64) (Sample, error) {
+	raw, err := s.objs.WaitStacks.LookupBytes(site)
+	if err != nil {
+		return Sample{}, fmt.Errorf("read stack of wait site %#x: %w", site, err)
 	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("read short waits: %w", err)
+	if raw == nil {
+		return Sample{}, fmt.Errorf("read stack of wait site %#x: %w", site, ebpf.ErrKeyNotExist)
 	}
-	return out, nil
-}
-
-// shortSeen is what shortWaits last read of one thread.
-type shortSeen struct{ ns, count uint64 }
-
-// CloseOffCPU ends, at now (Monotonic), the waits of target threads still off
-// the CPU: those with a captured stack come back as samples, the others as
-// totals. It also reports every thread it has seen switch.
-func (s *Sampler) CloseOffCPU(now uint64) (samples []Sample, totals []OffCPUTotal, seen map[int]bool, err error) {
-	seen = map[int]bool{}
-	var tid uint32
-	var st profileOffcpuState
-	type open struct {
-		tid uint32
-		st  profileOffcpuState
-	}
-	var opens []open
-	it := s.objs.OffcpuThreads.Iterate()
-	for it.Next(&tid, &st) {
-		seen[int(tid)] = true
-		if st.Start != 0 && st.Start < now {
-			opens = append(opens, open{tid, st})
-		}
-	}
-	if err := it.Err(); err != nil {
-		return nil, nil, seen, fmt.Errorf("read off-CPU threads: %w", err)
-	}
-	raw := make([]byte, s.objs.OffcpuStacks.ValueSize())
-	for _, o := range opens {
-		d := now - o.st.Start
-		o.st.Start = 0
-		s.objs.OffcpuThreads.Update(o.tid, &o.st, ebpf.UpdateExist)
-		if o.st.Captured != 0 {
-			if err := s.objs.OffcpuStacks.Lookup(o.tid, &raw); err == nil {
-				if smp, err := Decode(raw); err == nil {
-					smp.Kind, smp.Value, smp.Time, smp.State = KindOffCPU, d, now, o.st.State
-					samples = append(samples, smp)
-					continue
-				}
-			}
-		}
-		totals = append(totals, OffCPUTotal{PID: int(o.st.Pid), TID: int(o.tid), Kind: OffCPUUncaptured, NS: d, Count: 1})
-	}
-	return samples, totals, seen, nil
-}
-
-// OffCPUStart is when off-CPU recording began (Monotonic), 0 if it is off.
-func (s *Sampler) OffCPUStart() uint64 {
-	var v uint64
-	if s.sched == nil || s.objs.OffcpuEpoch.Lookup(uint32(0), &v) != nil {
-		return 0
-	}
-	return v
+	return Decode(raw)
 }
 
 // forgetOffCPU drops the off-CPU state of pid's threads: a removed target's
@@ -167,34 +225,18 @@ func (s *Sampler) forgetOffCPU(pid int) error {
 		}
 	}
 	errs = append(errs, it.Err())
-	s.shortMu.Lock()
+	s.periodMu.Lock()
 	for _, t := range tids {
-		delete(s.short, t)
+		delete(s.oncpuSeen, t)
 	}
-	s.shortMu.Unlock()
+	s.periodMu.Unlock()
 	for _, t := range tids {
 		if err := s.objs.OffcpuThreads.Delete(t); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			errs = append(errs, err)
 		}
-		if err := s.objs.OffcpuStacks.Delete(t); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			errs = append(errs, err)
-		}
 	}
-	var key profileOffcpuKey
-	var val profileOffcpuTotal
-	var keys []profileOffcpuKey
-	tt := s.objs.OffcpuTotals.Iterate()
-	for tt.Next(&key, &val) {
-		if val.Pid == uint32(pid) {
-			keys = append(keys, key)
-		}
-	}
-	errs = append(errs, tt.Err())
-	for _, k := range keys {
-		if err := s.objs.OffcpuTotals.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			errs = append(errs, err)
-		}
-	}
+	_, err := s.takeWaits(func(v profileWaitTotal) bool { return v.Pid == uint32(pid) })
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("forget off-CPU state of %d: %w", pid, err)
 	}

@@ -23,32 +23,18 @@ type profileCodeCache struct {
 	}
 }
 
-type profileOffcpuKey struct {
-	_    structs.HostLayout
-	Tid  uint32
-	Kind uint32
-}
-
 type profileOffcpuState struct {
-	_           structs.HostLayout
-	Start       uint64
-	LastCapture uint64
-	Pid         uint32
-	State       uint32
-	Captured    uint32
-	Tokens      uint32
-	Pad         uint32
-	_           [4]byte
-	ShortNs     uint64
-	ShortCount  uint64
-}
-
-type profileOffcpuTotal struct {
-	_     structs.HostLayout
-	Ns    uint64
-	Count uint64
-	Pid   uint32
-	Pad   uint32
+	_          structs.HostLayout
+	Start      uint64
+	OncpuSince uint64
+	OncpuNs    uint64
+	LastRefill uint64
+	Site       uint64
+	Pid        uint32
+	State      uint32
+	Tokens     uint32
+	Dead       uint32
+	Runtime    uint64
 }
 
 type profilePyOffsets struct {
@@ -153,15 +139,28 @@ type profileUnwindScratch struct {
 	W [512]uint64
 }
 
+type profileWaitKey struct {
+	_     structs.HostLayout
+	Tid   uint32
+	State uint32
+	Site  uint64
+}
+
+type profileWaitTotal struct {
+	_     structs.HostLayout
+	Ns    uint64
+	Count uint64
+	Pid   uint32
+	Pad   uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	profileMapCodeCache      = "code_cache"
 	profileMapOffcpuEpoch    = "offcpu_epoch"
-	profileMapOffcpuStacks   = "offcpu_stacks"
 	profileMapOffcpuThreads  = "offcpu_threads"
-	profileMapOffcpuTotals   = "offcpu_totals"
 	profileMapPyProcs        = "py_procs"
 	profileMapPyScratch      = "py_scratch"
 	profileMapPyThreads      = "py_threads"
@@ -173,10 +172,11 @@ const (
 	profileMapUnwindProcs    = "unwind_procs"
 	profileMapUnwindRows     = "unwind_rows"
 	profileMapUnwindScratch  = "unwind_scratch"
+	profileMapWaitStacks     = "wait_stacks"
+	profileMapWaitTotals     = "wait_totals"
 	profileProgBprofCpu      = "bprof_cpu"
 	profileProgBprofSwitch   = "bprof_switch"
 	profileVarCaptureEveryNs = "capture_every_ns"
-	profileVarMinOffcpuNs    = "min_offcpu_ns"
 )
 
 // loadProfile returns the embedded CollectionSpec for profile.
@@ -231,9 +231,7 @@ type profileProgramSpecs struct {
 type profileMapSpecs struct {
 	CodeCache     *ebpf.MapSpec `ebpf:"code_cache"`
 	OffcpuEpoch   *ebpf.MapSpec `ebpf:"offcpu_epoch"`
-	OffcpuStacks  *ebpf.MapSpec `ebpf:"offcpu_stacks"`
 	OffcpuThreads *ebpf.MapSpec `ebpf:"offcpu_threads"`
-	OffcpuTotals  *ebpf.MapSpec `ebpf:"offcpu_totals"`
 	PyProcs       *ebpf.MapSpec `ebpf:"py_procs"`
 	PyScratch     *ebpf.MapSpec `ebpf:"py_scratch"`
 	PyThreads     *ebpf.MapSpec `ebpf:"py_threads"`
@@ -245,6 +243,8 @@ type profileMapSpecs struct {
 	UnwindProcs   *ebpf.MapSpec `ebpf:"unwind_procs"`
 	UnwindRows    *ebpf.MapSpec `ebpf:"unwind_rows"`
 	UnwindScratch *ebpf.MapSpec `ebpf:"unwind_scratch"`
+	WaitStacks    *ebpf.MapSpec `ebpf:"wait_stacks"`
+	WaitTotals    *ebpf.MapSpec `ebpf:"wait_totals"`
 }
 
 // profileVariableSpecs contains global variables before they are loaded into the kernel.
@@ -252,7 +252,6 @@ type profileMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type profileVariableSpecs struct {
 	CaptureEveryNs *ebpf.VariableSpec `ebpf:"capture_every_ns"`
-	MinOffcpuNs    *ebpf.VariableSpec `ebpf:"min_offcpu_ns"`
 }
 
 // profileObjects contains all objects after they have been loaded into the kernel.
@@ -277,9 +276,7 @@ func (o *profileObjects) Close() error {
 type profileMaps struct {
 	CodeCache     *ebpf.Map `ebpf:"code_cache"`
 	OffcpuEpoch   *ebpf.Map `ebpf:"offcpu_epoch"`
-	OffcpuStacks  *ebpf.Map `ebpf:"offcpu_stacks"`
 	OffcpuThreads *ebpf.Map `ebpf:"offcpu_threads"`
-	OffcpuTotals  *ebpf.Map `ebpf:"offcpu_totals"`
 	PyProcs       *ebpf.Map `ebpf:"py_procs"`
 	PyScratch     *ebpf.Map `ebpf:"py_scratch"`
 	PyThreads     *ebpf.Map `ebpf:"py_threads"`
@@ -291,15 +288,15 @@ type profileMaps struct {
 	UnwindProcs   *ebpf.Map `ebpf:"unwind_procs"`
 	UnwindRows    *ebpf.Map `ebpf:"unwind_rows"`
 	UnwindScratch *ebpf.Map `ebpf:"unwind_scratch"`
+	WaitStacks    *ebpf.Map `ebpf:"wait_stacks"`
+	WaitTotals    *ebpf.Map `ebpf:"wait_totals"`
 }
 
 func (m *profileMaps) Close() error {
 	return _ProfileClose(
 		m.CodeCache,
 		m.OffcpuEpoch,
-		m.OffcpuStacks,
 		m.OffcpuThreads,
-		m.OffcpuTotals,
 		m.PyProcs,
 		m.PyScratch,
 		m.PyThreads,
@@ -311,6 +308,8 @@ func (m *profileMaps) Close() error {
 		m.UnwindProcs,
 		m.UnwindRows,
 		m.UnwindScratch,
+		m.WaitStacks,
+		m.WaitTotals,
 	)
 }
 
@@ -319,7 +318,6 @@ func (m *profileMaps) Close() error {
 // It can be passed to loadProfileObjects or ebpf.CollectionSpec.LoadAndAssign.
 type profileVariables struct {
 	CaptureEveryNs *ebpf.Variable `ebpf:"capture_every_ns"`
-	MinOffcpuNs    *ebpf.Variable `ebpf:"min_offcpu_ns"`
 }
 
 // profilePrograms contains all programs after they have been loaded into the kernel.

@@ -26,9 +26,6 @@ type Config struct {
 	// OffCPU also records the time target threads spend off the CPU, from
 	// the scheduler's sched_switch tracepoint.
 	OffCPU bool
-	// MinOffCPU is the shortest wait sent as a sample with its stack; shorter
-	// waits are summed per thread (see OffCPUTotals). 0 means 1 ms.
-	MinOffCPU time.Duration
 	// UnwindRows is how many unwind-table rows (8 bytes each, kernel memory)
 	// all loaded files may use together; 0 means DefaultUnwindRows.
 	UnwindRows int
@@ -57,16 +54,17 @@ var ErrFlushed = errors.New("sampler flushed")
 // them. It is safe to call its target methods from one goroutine while another
 // one calls Read.
 type Sampler struct {
-	cfg     Config
-	objs    profileObjects
-	cpu     *perfEvents
-	sched   link.Link            // sched_switch, when recording off-CPU time
-	short   map[uint32]shortSeen // guarded by shortMu
-	shortMu sync.Mutex
-	reader  *ringbuf.Reader
-	rec     ringbuf.Record
-	rowsMu  sync.Mutex
-	rows    *rowAlloc // runs of unwind_rows in use; guarded by rowsMu
+	cfg       Config
+	objs      profileObjects
+	cpu       *perfEvents
+	sched     link.Link         // sched_switch, when recording off-CPU time
+	periodMu  sync.Mutex        // guards epoch and oncpuSeen
+	epoch     uint64            // start of the current period (Monotonic), 0 before the first
+	oncpuSeen map[uint32]uint64 // each thread's oncpu_ns at the last EndPeriod
+	reader    *ringbuf.Reader
+	rec       ringbuf.Record
+	rowsMu    sync.Mutex
+	rows      *rowAlloc // runs of unwind_rows in use; guarded by rowsMu
 }
 
 // New loads the BPF programs and starts sampling on every online CPU. Nothing
@@ -100,13 +98,7 @@ func New(cfg Config) (*Sampler, error) {
 		return nil, fmt.Errorf("unwind table size %d rows out of range: use 1 to %d", cfg.UnwindRows, 1<<24)
 	}
 	spec.Maps["unwind_rows"].MaxEntries = uint32(cfg.UnwindRows)
-	if cfg.MinOffCPU == 0 {
-		cfg.MinOffCPU = time.Millisecond
-	}
-	if err := spec.Variables["min_offcpu_ns"].Set(uint64(cfg.MinOffCPU)); err != nil {
-		return nil, fmt.Errorf("set off-CPU threshold: %w", err)
-	}
-	s := &Sampler{cfg: cfg, short: map[uint32]shortSeen{}, rows: newRowAlloc(uint32(cfg.UnwindRows))}
+	s := &Sampler{cfg: cfg, oncpuSeen: map[uint32]uint64{}, rows: newRowAlloc(uint32(cfg.UnwindRows))}
 	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
 		return nil, loadError(err)
 	}

@@ -18,12 +18,16 @@ type Stats struct {
 	ThreadRefreshes   uint64 // requests to user space to re-read thread states
 	OffCPULost        uint64 // off-CPU intervals not recorded: a map was full
 	Switches          uint64 // context switches of target threads seen
-	OffCPUNoSlot      uint64 // off-CPU stacks not kept: too many threads blocked at once
+	OffCPUNoSlot      uint64 // wait stacks not kept: the kernel refused the update
+	WaitCached        uint64 // switch-outs whose stack was already kept for their wait site
+	WaitCaptured      uint64 // switch-outs whose stack was walked and kept
+	WaitUncaptured    uint64 // switch-outs with no stack: the thread was out of capture tokens
 	UnwindNoTable     uint64 // native frames in a file with no unwind table loaded (frame-pointer fallback)
 	UnwindNoMapping   uint64 // native walks that reached an address in no known mapping
 	UnwindUnsupported uint64 // native frames whose unwind rule the kernel side cannot follow (fallback)
 	UnwindTruncated   uint64 // native walks stopped by the frame limit
 	MapsRefreshes     uint64 // requests to user space to re-read a target's mappings
+	SwitchUnseen      uint64 // switches of target threads the tracepoint never showed (found and split by run time)
 }
 
 // Lost is the number of samples taken but not delivered.
@@ -35,8 +39,8 @@ func (s *Sampler) Stats() (Stats, error) {
 	fields := []*uint64{
 		&st.Samples, &st.RingFull, &st.KernelStackErrors, &st.UserStackErrors,
 		&st.PyReadErrors, &st.PyTruncated, &st.PyUnknownThreads, &st.ThreadRefreshes,
-		&st.OffCPULost, &st.Switches, &st.OffCPUNoSlot,
-		&st.UnwindNoTable, &st.UnwindNoMapping, &st.UnwindUnsupported, &st.UnwindTruncated, &st.MapsRefreshes,
+		&st.OffCPULost, &st.Switches, &st.OffCPUNoSlot, &st.WaitCached, &st.WaitCaptured, &st.WaitUncaptured,
+		&st.UnwindNoTable, &st.UnwindNoMapping, &st.UnwindUnsupported, &st.UnwindTruncated, &st.MapsRefreshes, &st.SwitchUnseen,
 	}
 	if int(s.objs.Stats.MaxEntries()) != len(fields) {
 		return st, fmt.Errorf("read stats: BPF has %d counters, Go knows %d", s.objs.Stats.MaxEntries(), len(fields))

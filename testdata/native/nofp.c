@@ -2,7 +2,7 @@
  * gcc -O2 -fomit-frame-pointer: main -> outer -> middle -> inner, with the
  * time in inner and in libc's memset/memcpy below it. Without frame
  * pointers only unwind tables (.eh_frame) lead from inner back to main.
- * It prints "ready" and runs for argv[1] seconds. */
+ * It prints "ready", waits for a line on stdin and runs for argv[1] seconds. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,9 +42,10 @@ int main(int argc, char **argv)
 {
 	double secs = argc > 1 ? atof(argv[1]) : 10;
 	struct timespec t0, t;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	printf("ready\n");
 	fflush(stdout);
+	getchar(); /* "go": the profiler is sampling; the timed work starts now */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int round = 0;; round++) {
 		sink += outer(round);
 		if ((round & 255) == 0) {

@@ -2,7 +2,7 @@
  * -fomit-frame-pointer: main_work spins, and a SIGALRM handler that fires
  * every 10 ms spins in handler_work for ~5 ms. A stack sampled in the
  * handler goes through the kernel's signal frame (glibc's __restore_rt) back
- * into main_work, main and _start. Prints "ready", runs argv[1] seconds. */
+ * into main_work, main and _start. Prints "ready", waits for a line on stdin, runs argv[1] seconds. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,10 +44,12 @@ int main(int argc, char **argv)
 	double secs = argc > 1 ? atof(argv[1]) : 10;
 	struct sigaction sa = { .sa_handler = on_alarm };
 	sigaction(SIGALRM, &sa, NULL);
-	struct itimerval it = { .it_interval = { 0, 10000 }, .it_value = { 0, 10000 } };
-	setitimer(ITIMER_REAL, &it, NULL);
 	printf("ready\n");
 	fflush(stdout);
+	getchar(); /* "go": the profiler is sampling; the timed work starts now */
+	/* After the read: SIGALRM would interrupt it. */
+	struct itimerval it = { .it_interval = { 0, 10000 }, .it_value = { 0, 10000 } };
+	setitimer(ITIMER_REAL, &it, NULL);
 	main_work(now() + secs);
 	return 0;
 }

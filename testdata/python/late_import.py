@@ -1,10 +1,11 @@
-# Loads a C library after the profiler attached: prints "ready", waits a
-# second, then imports zlib (which maps zlib's module and libz) and spends
+# Loads a C library after the profiler attached: prints "ready", waits for
+# "go" on stdin and a second more, then imports zlib (which maps zlib's module and libz) and spends
 # argv[1] seconds compressing in compress_late.
 import sys
 import time
 
 print("ready", flush=True)
+sys.stdin.readline()  # "go": the profiler is sampling; the timed work starts now
 time.sleep(1)
 import zlib  # noqa: E402  (the point: a library mapped after attach)
 

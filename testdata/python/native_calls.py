@@ -1,7 +1,7 @@
 # Python functions that spend their time in C libraries, for the native
 # unwinding test: digest_blob in libcrypto (through _hashlib), compress_blob
 # in libz (through the zlib module), dump_json in the _json accelerator.
-# Prints "ready", runs for argv[1] seconds.
+# Prints "ready", waits for "go" on stdin, runs for argv[1] seconds.
 import hashlib
 import json
 import sys
@@ -34,4 +34,5 @@ def main(seconds):
 
 
 print("ready", flush=True)
+sys.stdin.readline()  # "go": the profiler is sampling; the timed work starts now
 main(float(sys.argv[1]) if len(sys.argv) > 1 else 10)

@@ -16,8 +16,9 @@ def spin():
 LEAF = "def leaf_{i}():\n    end = time.thread_time() + 0.0005\n    while time.thread_time() < end: pass\n"
 CALLER = "def caller_{i}():\n    spin()\n"
 
-deadline = time.monotonic() + float(sys.argv[1])
 print("ready", flush=True)
+sys.stdin.readline()  # "go": the profiler is sampling; the timed work starts now
+deadline = time.monotonic() + float(sys.argv[1])
 i = 0
 while time.monotonic() < deadline:
     # Distinct first line numbers make each code object's check bytes differ.

@@ -50,10 +50,11 @@ def late_worker(stop):
 
 
 stop = threading.Event()
-deadline = time.monotonic() + float(sys.argv[1])
-late_at = time.monotonic() + float(sys.argv[2]) if len(sys.argv) > 2 else None
 gen = ticker()
 print("ready", flush=True)
+sys.stdin.readline()  # "go": the profiler is sampling; the timed work starts now
+deadline = time.monotonic() + float(sys.argv[1])
+late_at = time.monotonic() + float(sys.argv[2]) if len(sys.argv) > 2 else None
 while time.monotonic() < deadline:
     outer()
     Ledger().reconcile()

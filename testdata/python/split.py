@@ -6,6 +6,7 @@ loop), then prints {"share": {name: fraction of thread CPU time}} as JSON.
 Lines marked LINE: are where the samples should land."""
 import json
 import random
+import select
 import sys
 import time
 
@@ -32,9 +33,10 @@ def gamma():
 
 spent = {"alpha": 0.0, "beta": 0.0, "gamma": 0.0}
 funcs = (("alpha", alpha), ("beta", beta), ("gamma", gamma))
-deadline = time.monotonic() + float(sys.argv[1])
 print("ready", flush=True)
-while time.monotonic() < deadline:
+sys.stdin.readline()  # "go": the profiler is sampling; the timed work starts now
+deadline = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < deadline and not select.select([sys.stdin], [], [], 0)[0]:  # until "stop"
     for name, fn in funcs:
         t0 = time.thread_time()
         fn()

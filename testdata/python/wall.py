@@ -38,6 +38,7 @@ threads = [
 for t in threads:
     t.start()
 print("ready", flush=True)
+sys.stdin.readline()  # "go": the profiler is sampling; the timed work starts now
 time.sleep(float(sys.argv[1]))
 stop.set()
 q.put(None)
