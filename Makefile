@@ -20,7 +20,7 @@ check-generated: generate
 # The whole suite, BPF tests included (they need root; BPROF_NO_SKIP=1 makes a skip a failure).
 # Prints what go test prints, then names the tests that skipped and how to run them all.
 test:
-	$(GO) run ./internal/testsummary -count=1 -p 1 -timeout 20m ./...
+	GO=$(GO) $(GO) run ./internal/testsummary -count=1 -p 1 -timeout 20m ./...
 
 # Benchmarks: not part of make test. Sets up the peers (perf, bpftrace, libbpf-tools,
 # austin in the trixie root), then rewrites docs/BENCHMARKS.md (bench/README.md).

@@ -21,7 +21,13 @@ func main() {
 }
 
 func run(args []string) int {
-	cmd := exec.Command("go", append([]string{"test", "-json"}, args...)...)
+	// $GO is the go command make uses (the Makefile passes it on), so the
+	// suite runs with the toolchain that built this program.
+	goCmd := os.Getenv("GO")
+	if goCmd == "" {
+		goCmd = "go"
+	}
+	cmd := exec.Command(goCmd, append([]string{"test", "-json"}, args...)...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
