@@ -125,6 +125,27 @@ func TestRecordCommand(t *testing.T) {
 	}
 }
 
+// TestRecordCommandFramePointers: without unwind tables nothing asks for
+// the command's new mappings after its exec, and its CPython is attached
+// by polling (AttachWhenPython).
+func TestRecordCommandFramePointers(t *testing.T) {
+	testenv.RequireRoot(t)
+	python := testenv.RequireCommand(t, "python3")
+	out := filepath.Join(t.TempDir(), "fp.pb.gz")
+	var stdout, stderr bytes.Buffer
+	if code := mainWith([]string{"record", "--frame-pointers", "--no-offcpu", "-o", out, "--", python, cliPy, "burn", "1", "0"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr.String())
+	}
+	// hot() spins 1 s of CPU of the ~1.1 s the command runs; the poll
+	// attaches within 20 ms of the interpreter being loaded: ~0.9 of the
+	// samples. 0.5 leaves room for a slow start-up on a loaded machine.
+	share, n := cpuShare(readProfile(t, out), "hot")
+	t.Logf("%d samples, %.2f in hot()", n, share)
+	if share < 0.5 {
+		t.Errorf("hot() in %.2f of %d samples, want most", share, n)
+	}
+}
+
 func checkFolded(t *testing.T, b []byte) {
 	t.Helper()
 	if !bytes.Contains(b, []byte(";hot")) {

@@ -142,6 +142,9 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	if *subprocs {
 		go sess.FollowChildren(ctx, followInterval)
 	}
+	if child != nil {
+		go sess.AttachWhenPython(ctx, child.pid(), attachInterval)
+	}
 	// Start-up (the verifier, symbols, unwind tables) is over: say so, for
 	// people and for scripts that wait to start the work they want measured.
 	fmt.Fprintf(stderr, "bprof: recording %s; Ctrl-C to stop\n", describeTargets(*pids, child, d))
@@ -218,6 +221,10 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// attachInterval is how often a command that is not (yet) a CPython is
+// looked at again: its first Python samples come at most this late.
+const attachInterval = 20 * time.Millisecond
 
 // followInterval is how often --subprocesses looks for new children.
 const followInterval = 100 * time.Millisecond

@@ -75,3 +75,25 @@ func (s *Session) execd(pid int) {
 	}
 	s.reattachPython(pid)
 }
+
+// AttachWhenPython attaches to pid's CPython as soon as it has one, trying
+// every interval until it succeeds or ctx is done. It is for a target added
+// before it exec'd (`record -- COMMAND` adds the shell that execs the
+// command): without unwind tables (Options.FramePointers) nothing else
+// notices the exec, and with them the attach they trigger at the first new
+// mapping may come while the loader has mapped the executable but not yet
+// libpython. Failed tries are silent: the interpreter is still loading.
+func (s *Session) AttachWhenPython(ctx context.Context, pid int, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for !s.python.Attached(pid) {
+		if err := s.attachPython(pid); err == nil && s.python.Attached(pid) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
