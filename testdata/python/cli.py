@@ -5,8 +5,9 @@
                                SIGTERM exits 7
   cli.py fork N SECONDS        fork N children that spin in child_work() for
                                SECONDS of CPU, wait for them, exit 0
-  cli.py forkexec SECONDS      fork a child that waits 0.3 s, then execs
-                               "cli.py burn SECONDS 0"; wait for it, exit 0
+  cli.py forkexec SECONDS      fork two children: one spins in child_work()
+                               for SECONDS of CPU, the other waits 0.3 s, then
+                               execs "cli.py burn SECONDS 0"; wait, exit 0
 Runs on Python 3.7 and later.
 """
 import os
@@ -53,11 +54,20 @@ def main():
             os.waitpid(pid, 0)
         return
     if mode == "forkexec":
+        seconds = float(sys.argv[2])
+        kids = []
+        pid = os.fork()
+        if pid == 0:
+            child_work(seconds)
+            os._exit(0)
+        kids.append(pid)
         pid = os.fork()
         if pid == 0:
             time.sleep(0.3)  # long enough to be found (and attached) as a forked copy
             os.execv(sys.executable, [sys.executable, __file__, "burn", sys.argv[2], "0"])
-        os.waitpid(pid, 0)
+        kids.append(pid)
+        for pid in kids:
+            os.waitpid(pid, 0)
         return
     sys.exit("unknown mode " + mode)
 
