@@ -18,8 +18,9 @@ check-generated: generate
 	git diff --exit-code -- pkg/ || (echo "generated BPF objects are stale: run make generate and commit" && exit 1)
 
 # The whole suite, BPF tests included (they need root; BPROF_NO_SKIP=1 makes a skip a failure).
+# Prints what go test prints, then names the tests that skipped and how to run them all.
 test:
-	$(GO) test -count=1 -p 1 -timeout 20m ./...
+	GO=$(GO) $(GO) run ./internal/testsummary -count=1 -p 1 -timeout 20m ./...
 
 # Benchmarks: not part of make test. Sets up the peers (perf, bpftrace, libbpf-tools,
 # austin in the trixie root), then rewrites docs/BENCHMARKS.md (bench/README.md).
@@ -35,11 +36,14 @@ fuzz:
 	  done; \
 	done
 
-# Build bprof, start the bundled workload, profile it for 5 s, show the top.
+# Build bprof, profile the bundled workload from its start for 5 s, write
+# demo.pb.gz (pprof) and demo.svg (flame graph), show the top functions.
 demo: build
-	@python3 testdata/workload/demo.py & pid=$$!; sleep 1; \
-	  $(BIN) record -p $$pid -d 5s -o demo.pb.gz; status=$$?; kill $$pid; \
-	  [ $$status -eq 0 ] && $(GO) tool pprof -top -nodecount=15 demo.pb.gz
+	$(BIN) record -d 5s -o demo.pb.gz --svg demo.svg -- python3 testdata/workload/demo.py
+	@$(GO) tool pprof -top -nodecount=15 demo.pb.gz 2>/dev/null
+	@echo
+	@echo "wrote $(CURDIR)/demo.svg: a flame graph, open it in a browser (click a frame to zoom)"
+	@echo "wrote $(CURDIR)/demo.pb.gz: pprof, e.g. go tool pprof -http :8080 demo.pb.gz"
 
 clean:
-	rm -rf bin demo.pb.gz
+	rm -rf bin demo.pb.gz demo.svg

@@ -30,7 +30,7 @@ type agentConfig struct {
 }
 
 func parseAgentFlags(args []string, stderr io.Writer) (*agentConfig, error) {
-	fs := newFlagSet("agent", "agent [-p PID...] [--listen PATH] (--output-dir DIR | --upload-url URL) [flags]", stderr)
+	fs := newFlagSet("agent", agentSynopsis, stderr)
 	pids := fs.IntSliceP("pid", "p", nil, "process to profile (repeat for several)")
 	app := fs.String("application-name", "", "application name of the -p targets and default for registered ones (default \"bprof\")")
 	period := fs.String("period", "45s", "length of each batch: 45s, 1m or plain seconds")
@@ -144,6 +144,15 @@ func newAgentLogger(w io.Writer, format string) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, nil))
 }
+
+const agentSynopsis = `agent [-p PID...] [--listen PATH] (--output-dir DIR | --upload-url URL) [flags]
+
+Profiles services continuously and ships one labelled batch per process and
+period to a directory, a Pyroscope server, or both (docs/AGENT.md).
+
+Examples:
+  sudo bprof agent -p 4242 --application-name ledger --output-dir /var/lib/bprof
+  sudo bprof agent --application-name host-a --upload-url http://pyroscope:4040`
 
 func runAgent(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -20,7 +20,12 @@ OUT "-" writes to standard output (then -f picks the format, svg by default).
 
 --min-width takes a fraction of all samples (0.001), a percent (0.1%) or pixels
 of the 1200-pixel-wide image (2px, or any bare number of 1 or more); frames
-narrower merge into their parent, siblings as one "[N narrow frames]" frame.`
+narrower merge into their parent, siblings as one "[N narrow frames]" frame.
+
+Examples:
+  bprof flamegraph prof.pb.gz -o cpu.svg
+  bprof flamegraph prof.pb.gz -o wall.html --sample-type wall --focus 'Ledger\.'
+  bprof flamegraph batches/ --label application_name=ledger -o hour.svg`
 
 func runFlamegraph(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("flamegraph", flamegraphSynopsis, stderr)

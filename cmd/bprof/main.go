@@ -25,6 +25,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"record", "sample a process for a while and write a pprof profile", runRecord},
+		{"top", "a live view of the functions a process spends its time in, refreshed every second", runTop},
+		{"dump", "print every thread's stack once (Python, native, kernel) and whether it waits for the GIL", runDump},
 		{"check", "report whether this machine can run bprof, and how to fix what is missing", runCheck},
 		{"agent", "profile services continuously and ship batches to a directory or Pyroscope", runAgent},
 		{"flamegraph", "render profiles (pprof, folded, agent batches) as SVG, HTML, folded or speedscope", runFlamegraph},
@@ -54,6 +56,10 @@ func mainWith(args []string, stdout, stderr io.Writer) int {
 		err := c.run(args[1:], stdout, stderr)
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
+		}
+		var es exitStatus
+		if errors.As(err, &es) {
+			return int(es)
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "bprof %s: %v\n", c.name, err)
@@ -87,6 +93,12 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// exitStatus ends bprof with this status and no message of its own: the
+// status of the command `record -- COMMAND` ran, which said what it had to.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
 // newFlagSet returns a flag set that reports errors to the caller instead of exiting.
 func newFlagSet(name, synopsis string, stderr io.Writer) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
@@ -109,7 +121,7 @@ func parseFlags(fs *pflag.FlagSet, args []string) error {
 }
 
 func runVersion(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("version", "version", stderr)
+	fs := newFlagSet("version", "version\n\nExample:\n  bprof version", stderr)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -6,47 +6,102 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/bprof/bprof/pkg/export"
+	"github.com/bprof/bprof/pkg/flamegraph"
 	"github.com/bprof/bprof/pkg/process"
 	"github.com/bprof/bprof/pkg/profiler"
 	"golang.org/x/sys/unix"
 )
 
+const recordSynopsis = `record -p PID [-p PID...] [flags]
+       bprof record [flags] -- COMMAND [ARGS...]
+
+Samples processes for a while and writes a profile. With -- COMMAND, bprof
+starts the command and profiles it from its first instruction, passes the
+signals it gets on to it, writes the profile when the command exits (or on
+Ctrl-C) and exits with the command's status.
+
+The format of -o follows its extension: .svg (flame graph), .html, .json
+(speedscope), .folded or .txt (folded stacks); .pb.gz and anything else is
+gzipped pprof. --format overrides it.
+
+Examples:
+  sudo bprof record -p 4242 -d 10s -o prof.pb.gz
+  sudo bprof record -p 4242 -d 10s -o prof.pb.gz --svg prof.svg
+  sudo bprof record -o app.svg -- python3 app.py --port 8080
+  sudo bprof record --subprocesses -o web.pb.gz -- gunicorn -w 4 app:wsgi`
+
 func runRecord(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("record", "record -p PID [-p PID...] [-d DURATION] [-r HZ] [-o FILE]", stderr)
+	stderr = serialized(stderr)
+	fs := newFlagSet("record", recordSynopsis, stderr)
 	pids := fs.IntSliceP("pid", "p", nil, "process to profile (repeat for several)")
-	dur := fs.StringP("duration", "d", "", "how long to record: 30s, 2m or plain seconds (default: until Ctrl-C or the targets exit)")
+	dur := fs.StringP("duration", "d", "", "how long to record: 30s, 2m or plain seconds (default: until Ctrl-C or the targets exit; a COMMAND still running then is sent SIGTERM)")
 	rate := fs.IntP("rate", "r", 100, "samples per second of CPU time per thread")
-	out := fs.StringP("output", "o", "profile.pb.gz", "pprof file to write")
+	out := fs.StringP("output", "o", "profile.pb.gz", "file to write; its extension picks the format (.svg .html .json .folded .txt, else pprof)")
+	format := fs.String("format", "", "format of -o whatever its extension: pprof, svg, html, folded or speedscope")
+	svg := fs.String("svg", "", "also write a flame graph (SVG) to this `FILE`")
+	subprocs := fs.Bool("subprocesses", false, "also profile the children the targets start (fork, exec: multiprocessing, gunicorn workers), found by polling /proc every 100 ms")
 	noOffCPU := fs.Bool("no-offcpu", false, "CPU only: leave out the time threads spend off the CPU (the wall/nanoseconds type)")
 	fp := fs.Bool("frame-pointers", false, "walk native stacks by frame pointers only, without .eh_frame unwind tables (cheaper; wrong below the first frame in code built without frame pointers)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if len(*pids) == 0 {
-		return usageError{errors.New("no target: give one or more -p PID")}
+	rest, command := fs.Args(), []string(nil)
+	if n := fs.ArgsLenAtDash(); n >= 0 {
+		rest, command = fs.Args()[:n], fs.Args()[n:]
+		if len(command) == 0 {
+			return usageError{errors.New("no command after --: give one, as in bprof record -- python3 app.py")}
+		}
+	}
+	if len(rest) > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q: put a command to run after --, as in bprof record -- python3 app.py", rest[0])}
+	}
+	if len(*pids) == 0 && command == nil {
+		return usageError{errors.New("no target: give one or more -p PID, or a command after --")}
 	}
 	d, err := parseDuration(*dur)
 	if err != nil {
 		return usageError{err}
+	}
+	o, err := outputFor(*out, *format)
+	if err != nil {
+		return err
+	}
+	outs := []output{o}
+	if *svg != "" {
+		outs = append(outs, output{path: *svg, format: flamegraph.SVG})
 	}
 	for _, pid := range *pids {
 		if pid <= 0 || !process.Exists(pid) {
 			return fmt.Errorf("no process with PID %d: check the PID (ps -p %d)", pid, pid)
 		}
 	}
+	if command != nil {
+		if err := lookCommand(command); err != nil {
+			return err
+		}
+	}
 	if os.Geteuid() != 0 {
 		return errors.New("bprof needs root (or CAP_BPF and CAP_PERFMON) to load BPF programs: run it with sudo")
 	}
-	if err := export.CheckWritable(*out); err != nil {
-		return err
+	for _, o := range outs {
+		if err := export.CheckWritable(o.path); err != nil {
+			return err
+		}
 	}
+
+	// Signals are caught from here on, so a Ctrl-C while the programs load
+	// still ends bprof cleanly (with the profile of what there is).
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sig := catchSignals(command != nil, cancel)
+	defer sig.stop()
 
 	warn := func(msg string) { fmt.Fprintf(stderr, "bprof: %s\n", msg) }
 	sess, err := profiler.NewSession(profiler.Options{Rate: *rate, OffCPU: !*noOffCPU, FramePointers: *fp, Warn: warn})
@@ -59,28 +114,60 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+
+	var child *runningCommand
+	if command != nil {
+		if sig.stopped.Load() {
+			return errors.New("interrupted before the command started; it was not run")
+		}
+		if child, err = startCommand(sess, command, stdout, stderr); err != nil {
+			return err
+		}
+		sig.relayTo(child)
+		if sig.stopped.Load() {
+			// Told to stop while the command was being released: it may
+			// have missed the signal.
+			child.cmd.Process.Signal(syscall.SIGTERM)
+		}
+		go func() {
+			child.wait()
+			cancel()
+		}()
+	}
+	if d > 0 {
+		var cancelTimeout context.CancelFunc
+		ctx, cancelTimeout = context.WithTimeout(ctx, d)
+		defer cancelTimeout()
+	}
+	if *subprocs {
+		go sess.FollowChildren(ctx, followInterval)
+	}
+	if child != nil {
+		go sess.AttachWhenPython(ctx, child.pid(), attachInterval)
+	}
 	// Start-up (the verifier, symbols, unwind tables) is over: say so, for
 	// people and for scripts that wait to start the work they want measured.
-	fmt.Fprintf(stderr, "bprof: recording %s; Ctrl-C to stop\n", describeTargets(*pids, d))
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
+	fmt.Fprintf(stderr, "bprof: recording %s; Ctrl-C to stop\n", describeTargets(*pids, child, d))
+	var status *status
+	if child == nil {
+		status = startStatus(stderr, sess)
 	}
-	status := startStatus(stderr, sess)
 	runErr := sess.Run(ctx)
-	status.stop()
+	if status != nil {
+		status.stop()
+	}
 	p, start, end := sess.Cut()
 	st, statErr := sess.Stats()
-	if err := export.WriteFile(*out, p); err != nil {
-		return err
+	writeErr := writeAll(outs, p)
+	if writeErr == nil {
+		c := sess.Counts()
+		var names []string
+		for _, o := range outs {
+			names = append(names, o.path)
+		}
+		fmt.Fprintf(stderr, "bprof: wrote %s: %d samples from %d threads over %s\n",
+			strings.Join(names, " and "), c.Samples, c.Threads, end.Sub(start).Round(10*time.Millisecond))
 	}
-	c := sess.Counts()
-	fmt.Fprintf(stderr, "bprof: wrote %s: %d samples from %d threads over %s\n",
-		*out, c.Samples, c.Threads, end.Sub(start).Round(10*time.Millisecond))
 	if statErr == nil {
 		fmt.Fprintf(stderr, "bprof: lost %d (ring buffer full); stack read errors: kernel %d, user %d; Python: %d read errors, %d truncated, %d unknown threads\n",
 			st.RingFull, st.KernelStackErrors, st.UserStackErrors, st.PyReadErrors, st.PyTruncated, st.PyUnknownThreads)
@@ -94,8 +181,53 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 				st.Switches, st.WaitCached, st.WaitCaptured, st.WaitUncaptured, st.OffCPUNoSlot, st.OffCPULost)
 		}
 	}
+	if child != nil {
+		code := child.finish(sig.stopped.Load(), warn)
+		if writeErr != nil {
+			return writeErr
+		}
+		if runErr != nil {
+			return runErr
+		}
+		if code != 0 {
+			return exitStatus(code)
+		}
+		return nil
+	}
+	if writeErr != nil {
+		return writeErr
+	}
 	return runErr
 }
+
+// serialized makes w safe for the writers a recording has at once (its
+// own lines, the session's warnings, a command's output). A file is left
+// as it is: the kernel orders its writes, and a command given the file
+// itself keeps its terminal.
+func serialized(w io.Writer) io.Writer {
+	if _, ok := w.(*os.File); ok {
+		return w
+	}
+	return &lockedWriter{w: w}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// attachInterval is how often a command that is not (yet) a CPython is
+// looked at again: its first Python samples come at most this late.
+const attachInterval = 20 * time.Millisecond
+
+// followInterval is how often --subprocesses looks for new children.
+const followInterval = 100 * time.Millisecond
 
 // parseDuration accepts Go durations (30s, 2m, 1h30m) and plain seconds (10, 2.5).
 func parseDuration(s string) (time.Duration, error) {
@@ -163,19 +295,28 @@ func isTerminal(f *os.File) bool {
 	return err == nil
 }
 
-// describeTargets says what a recording covers: "PID 42 for 10s".
-func describeTargets(pids []int, d time.Duration) string {
+// describeTargets says what a recording covers: "PID 42 for 10s",
+// "python3 (PID 43)".
+func describeTargets(pids []int, child *runningCommand, d time.Duration) string {
 	var b strings.Builder
-	if len(pids) == 1 {
-		b.WriteString("PID ")
-	} else {
-		b.WriteString("PIDs ")
-	}
-	for i, pid := range pids {
-		if i > 0 {
-			b.WriteString(", ")
+	if len(pids) > 0 {
+		if len(pids) == 1 {
+			b.WriteString("PID ")
+		} else {
+			b.WriteString("PIDs ")
 		}
-		b.WriteString(strconv.Itoa(pid))
+		for i, pid := range pids {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strconv.Itoa(pid))
+		}
+	}
+	if child != nil {
+		if b.Len() > 0 {
+			b.WriteString(" and ")
+		}
+		fmt.Fprintf(&b, "%s (PID %d)", child.name, child.pid())
 	}
 	if d > 0 {
 		b.WriteString(" for " + d.String())

@@ -137,6 +137,11 @@ type Stat struct {
 	State     byte
 	PPid      int
 	StartTime uint64 // clock ticks after boot (field 22)
+	// ArgStart is where the command line starts in the process's memory
+	// (field 48; 0 when the kernel hid it or the line is older). The stack
+	// is placed at random at each exec, so a new value means the process
+	// exec'd, even into the same file.
+	ArgStart uint64
 }
 
 // ParseStat parses the one line of /proc/PID/stat. The command name is in
@@ -171,6 +176,12 @@ func ParseStat(b []byte) (Stat, error) {
 	if st.StartTime, err = strconv.ParseUint(fields[startTime-first], 10, 64); err != nil {
 		return st, &ParseError{File: "stat", Msg: fmt.Sprintf("bad start time %q", fields[startTime-first])}
 	}
+	// Optional: a line without it, or with something else there, still
+	// gives the fields above (StartTime and Alive depend on them).
+	const argStart = 48
+	if len(fields) > argStart-first {
+		st.ArgStart, _ = strconv.ParseUint(fields[argStart-first], 10, 64)
+	}
 	return st, nil
 }
 
@@ -187,6 +198,19 @@ func StartTime(pid int) (uint64, error) {
 		return 0, fmt.Errorf("read start time of pid %d: %w", pid, err)
 	}
 	return st.StartTime, nil
+}
+
+// ReadStat reads and parses /proc/PID/stat.
+func ReadStat(pid int) (Stat, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return Stat{}, fmt.Errorf("read stat: %w", err)
+	}
+	st, err := ParseStat(b)
+	if err != nil {
+		return Stat{}, fmt.Errorf("read stat of pid %d: %w", pid, err)
+	}
+	return st, nil
 }
 
 // Exists reports whether process pid exists in the reader's PID
