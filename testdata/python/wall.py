@@ -1,6 +1,7 @@
 """Five threads that spend their time five ways, for the wall-time tests:
 busy on the CPU, sleeping 50 ms or 1 ms at a time, waiting on a queue,
-blocked reading a pipe.
+blocked reading a pipe; and a sixth, started half a second after "go",
+that sleeps one second and ends.
 Usage: python wall.py SECONDS"""
 import os
 import queue
@@ -26,6 +27,11 @@ def fast_sleeper(stop):
         time.sleep(0.001)
 
 
+def short_lived():
+    # Born half a second into the recording, gone a second later.
+    time.sleep(1.0)
+
+
 def waiter(q):
     q.get()
 
@@ -48,6 +54,10 @@ for t in threads:
     t.start()
 print("ready", flush=True)
 sys.stdin.readline()  # "go": the profiler is sampling; the timed work starts now
+time.sleep(0.5)
+late = threading.Thread(target=short_lived, name="short_lived")
+late.start()
+late.join()
 time.sleep(float(sys.argv[1]))
 stop.set()
 q.put(None)
