@@ -26,8 +26,14 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	out := fs.StringP("output", "o", "profile.pb.gz", "pprof file to write")
 	noOffCPU := fs.Bool("no-offcpu", false, "CPU only: leave out the time threads spend off the CPU (the wall/nanoseconds type)")
 	fp := fs.Bool("frame-pointers", false, "walk native stacks by frame pointers only, without .eh_frame unwind tables (cheaper; wrong below the first frame in code built without frame pointers)")
+	mem := fs.Bool("memory", false, "also record memory profiles (alloc_objects, alloc_space, inuse_objects, inuse_space) of CPython targets: 3.14+ by remote execution, older versions only with bprof_client")
+	allocBytes := fs.String("alloc-sample-bytes", "512KiB", "--memory: mean bytes allocated between two sampled allocations (a number, or with KiB/MiB)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	sampleBytes, err := parseBytes(*allocBytes)
+	if err != nil {
+		return usageError{fmt.Errorf("--alloc-sample-bytes: %w", err)}
 	}
 	if len(*pids) == 0 {
 		return usageError{errors.New("no target: give one or more -p PID")}
@@ -49,7 +55,8 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	}
 
 	warn := func(msg string) { fmt.Fprintf(stderr, "bprof: %s\n", msg) }
-	sess, err := profiler.NewSession(profiler.Options{Rate: *rate, OffCPU: !*noOffCPU, FramePointers: *fp, Warn: warn})
+	sess, err := profiler.NewSession(profiler.Options{Rate: *rate, OffCPU: !*noOffCPU, FramePointers: *fp, Warn: warn,
+		Memory: *mem, AllocSampleBytes: sampleBytes})
 	if err != nil {
 		return err
 	}
@@ -57,6 +64,11 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	for _, pid := range *pids {
 		if err := sess.Add(pid); err != nil {
 			return err
+		}
+		if *mem {
+			if err := sess.AttachMemory(pid); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -81,6 +93,14 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	if statErr == nil {
 		fmt.Fprintf(stderr, "bprof: lost %d (ring buffer full); stack read errors: kernel %d, user %d; Python: %d read errors, %d truncated, %d unknown threads\n",
 			st.RingFull, st.KernelStackErrors, st.UserStackErrors, st.PyReadErrors, st.PyTruncated, st.PyUnknownThreads)
+		if *mem {
+			m := sess.MemoryCounts()
+			fmt.Fprintf(stderr, "bprof: memory: sampled %d allocations, %d dropped (one every %s on average); %d frees of sampled blocks, %d sampled blocks live at the end\n",
+				m.Sampled, m.Dropped, formatBytes(sampleBytes), m.Frees, m.Live)
+			if m.Untracked > 0 {
+				fmt.Fprintf(stderr, "bprof: memory: %d sampled blocks not tracked for inuse_* (the sampler could not grow its table)\n", m.Untracked)
+			}
+		}
 		if !*fp {
 			u := sess.UnwindStats()
 			fmt.Fprintf(stderr, "bprof: native unwinding: tables for %d files (%d rows), %d without; frame-pointer steps: %d in files with no table, %d for rules bprof cannot follow\n",
@@ -88,6 +108,38 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return runErr
+}
+
+// parseBytes accepts a byte count: 524288, 512KiB, 1MiB (also K, KB, M, MB,
+// all powers of 1024).
+func parseBytes(s string) (int, error) {
+	t := strings.TrimSpace(s)
+	mult := 1
+	for _, u := range []struct {
+		suffix string
+		mult   int
+	}{{"KiB", 1 << 10}, {"KB", 1 << 10}, {"K", 1 << 10}, {"MiB", 1 << 20}, {"MB", 1 << 20}, {"M", 1 << 20}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.Atoi(t)
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("%q: want a positive number of bytes such as 524288, 512KiB or 1MiB", s)
+	}
+	return n * mult, nil
+}
+
+// formatBytes writes n as KiB or MiB when it is a whole number of them.
+func formatBytes(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // parseDuration accepts Go durations (30s, 2m, 1h30m) and plain seconds (10, 2.5).

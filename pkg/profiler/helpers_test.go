@@ -97,6 +97,13 @@ func interpreters(t *testing.T) []interpreter {
 // print "ready". The returned reader yields the rest of its stdout.
 func startScript(t *testing.T, py interpreter, script string, args ...string) (*exec.Cmd, *bufio.Reader) {
 	t.Helper()
+	proc := startScriptProc(t, py, script, args...)
+	return proc.Cmd, proc.Stdout
+}
+
+// startScriptProc is startScript with the script's stdin at hand too.
+func startScriptProc(t *testing.T, py interpreter, script string, args ...string) *testenv.Process {
+	t.Helper()
 	path, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "python", script))
 	argv := append([]string{py.path, path}, args...)
 	if py.chroot != "" {
@@ -115,12 +122,11 @@ func startScript(t *testing.T, py interpreter, script string, args ...string) (*
 		argv = append([]string{"chroot", py.chroot, py.path, "/tmp/bprof-test/" + script}, args...)
 	}
 	proc := testenv.Start(t, argv[0], argv[1:]...)
-	cmd, r := proc.Cmd, proc.Stdout
-	line, err := r.ReadString('\n')
+	line, err := proc.Stdout.ReadString('\n')
 	if err != nil || strings.TrimSpace(line) != "ready" {
 		t.Fatalf("%s %s: want ready, got %q (%v)", py.name, script, line, err)
 	}
-	return cmd, r
+	return proc
 }
 
 // profilePIDs records the given processes for d with a real Session at 100 Hz.

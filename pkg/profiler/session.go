@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bprof/bprof/pkg/export"
+	"github.com/bprof/bprof/pkg/memory"
 	"github.com/bprof/bprof/pkg/process"
 	"github.com/bprof/bprof/pkg/sampler"
 	"github.com/bprof/bprof/pkg/symbolize"
@@ -30,6 +31,12 @@ type Options struct {
 	// unwind tables built from each file's .eh_frame: cheaper, and wrong
 	// below the first frame in code built without frame pointers.
 	FramePointers bool
+	// Memory adds the memory sample types (alloc_objects, alloc_space,
+	// inuse_objects, inuse_space) for targets given to AttachMemory.
+	Memory bool
+	// AllocSampleBytes is the mean number of bytes between two sampled
+	// allocations; 0 means memory.DefaultSampleBytes (512 KiB).
+	AllocSampleBytes int
 }
 
 // Session is one running profiler over a set of target processes.
@@ -54,6 +61,11 @@ type Session struct {
 	addrs   []uint64
 	blocked map[int]*blockedThread // by TID: off the CPU when their process was added
 	names   map[int]string         // thread names by TID
+
+	mem       map[int]*memTarget // targets with memory profiles on, by PID
+	heap      *memory.Heap       // their sampled blocks still live; nil without Options.Memory
+	memCounts MemoryCounts
+	memGone   MemoryCounts // Sampled and Untracked of the samplers detached
 
 	flushMu  sync.Mutex    // one flush at a time: Cut's or the end of Run's
 	flushed  chan struct{} // the reader got to the end of a Cut's flush
@@ -83,11 +95,17 @@ func NewSession(opts Options) (*Session, error) {
 	if opts.Warn == nil {
 		opts.Warn = func(string) {}
 	}
+	if opts.AllocSampleBytes == 0 {
+		opts.AllocSampleBytes = memory.DefaultSampleBytes
+	}
+	if opts.AllocSampleBytes < 1 {
+		return nil, fmt.Errorf("allocation sample size %d bytes: must be positive", opts.AllocSampleBytes)
+	}
 	kernel, err := symbolize.NewKernel()
 	if err != nil {
 		return nil, err
 	}
-	smp, err := sampler.New(sampler.Config{Rate: opts.Rate, OffCPU: opts.OffCPU})
+	smp, err := sampler.New(sampler.Config{Rate: opts.Rate, OffCPU: opts.OffCPU, Memory: opts.Memory})
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +123,10 @@ func NewSession(opts Options) (*Session, error) {
 		flushed: make(chan struct{}, 1),
 		blocked: map[int]*blockedThread{},
 		names:   map[int]string{},
+		mem:     map[int]*memTarget{},
+	}
+	if opts.Memory {
+		s.heap = memory.NewHeap()
 	}
 	if !opts.FramePointers {
 		s.unwind = newUnwinder(smp, cache, opts.Warn)
@@ -119,7 +141,7 @@ func NewSession(opts Options) (*Session, error) {
 }
 
 func (s *Session) newBuilder() *export.Builder {
-	return export.NewBuilder(export.Options{Rate: s.opts.Rate, Wall: s.opts.OffCPU})
+	return export.NewBuilder(export.Options{Rate: s.opts.Rate, Wall: s.opts.OffCPU, Memory: s.opts.Memory})
 }
 
 // Add starts profiling process pid. A CPython process gets its Python frames
@@ -208,6 +230,7 @@ func (s *Session) Remove(pid int) error {
 	s.mu.Lock()
 	delete(s.targets, pid)
 	s.mu.Unlock()
+	s.detachMemory(pid)
 	s.python.Forget(pid)
 	s.native.Forget(pid)
 	err := s.sampler.RemoveTarget(pid)
@@ -245,6 +268,7 @@ func (s *Session) Run(ctx context.Context) error {
 		pids = append(pids, pid)
 	}
 	s.mu.Unlock()
+	s.stopMemory(pids)
 	s.sampler.StopTargets(pids)
 	defer func() {
 		s.closeOffCPU(pids)
@@ -302,6 +326,24 @@ func (s *Session) handle(smp *sampler.Sample) {
 		frames := s.symbolize(smp)
 		s.mu.Lock()
 		s.addOffCPUSample(smp, frames)
+		s.mu.Unlock()
+		return
+	case sampler.KindAlloc:
+		if s.heap == nil {
+			return
+		}
+		s.trimSampler(smp)
+		frames := s.symbolize(smp)
+		s.mu.Lock()
+		s.addAlloc(smp, frames)
+		s.mu.Unlock()
+		return
+	case sampler.KindFree:
+		if s.heap == nil {
+			return
+		}
+		s.mu.Lock()
+		s.addFree(smp)
 		s.mu.Unlock()
 		return
 	default:
@@ -426,6 +468,7 @@ func (s *Session) Cut() (p *profile.Profile, start, end time.Time) {
 	defer s.mu.Unlock()
 	end = time.Now()
 	b, start := s.builder, s.start
+	s.addInuse(b)
 	s.builder, s.start = s.newBuilder(), end
 	return b.Profile(start, end), start, end
 }
@@ -440,8 +483,20 @@ func (s *Session) Counts() Counts {
 // Stats returns the BPF programs' counters.
 func (s *Session) Stats() (sampler.Stats, error) { return s.sampler.Stats() }
 
-// Close detaches and unloads everything.
-func (s *Session) Close() error { return s.sampler.Close() }
+// Close detaches and unloads everything, and turns the targets' allocation
+// samplers off (they stay loaded, passing allocations through).
+func (s *Session) Close() error {
+	s.mu.Lock()
+	var pids []int
+	for pid := range s.mem {
+		pids = append(pids, pid)
+	}
+	s.mu.Unlock()
+	for _, pid := range pids {
+		s.detachMemory(pid)
+	}
+	return s.sampler.Close()
+}
 
 // UnwindStats says how many files have unwind tables loaded.
 func (s *Session) UnwindStats() UnwindStats {

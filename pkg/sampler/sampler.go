@@ -32,6 +32,9 @@ type Config struct {
 	// UnwindRows is how many unwind-table rows (8 bytes each, kernel memory)
 	// all loaded files may use together; 0 means DefaultUnwindRows.
 	UnwindRows int
+	// Memory loads the uprobe programs of memory profiles (KindAlloc,
+	// KindFree); AttachAllocProbes attaches them to a target's sampler.
+	Memory bool
 }
 
 // DefaultUnwindRows holds the tables of a Python process with its usual
@@ -67,6 +70,8 @@ type Sampler struct {
 	rec     ringbuf.Record
 	rowsMu  sync.Mutex
 	rows    *rowAlloc // runs of unwind_rows in use; guarded by rowsMu
+	memMu   sync.Mutex
+	mem     map[int][]link.Link // uprobes on each target's allocation sampler; guarded by memMu
 }
 
 // New loads the BPF programs and starts sampling on every online CPU. Nothing
@@ -106,8 +111,8 @@ func New(cfg Config) (*Sampler, error) {
 	if err := spec.Variables["min_offcpu_ns"].Set(uint64(cfg.MinOffCPU)); err != nil {
 		return nil, fmt.Errorf("set off-CPU threshold: %w", err)
 	}
-	s := &Sampler{cfg: cfg, short: map[uint32]shortSeen{}, rows: newRowAlloc(uint32(cfg.UnwindRows))}
-	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
+	s := &Sampler{cfg: cfg, short: map[uint32]shortSeen{}, rows: newRowAlloc(uint32(cfg.UnwindRows)), mem: map[int][]link.Link{}}
+	if err := s.load(spec); err != nil {
 		return nil, loadError(err)
 	}
 	s.reader, err = ringbuf.NewReader(s.objs.Samples)
@@ -174,6 +179,7 @@ func (s *Sampler) Close() error {
 		errs = append(errs, s.sched.Close())
 		s.sched = nil
 	}
+	errs = append(errs, s.detachAllAllocProbes())
 	if s.reader != nil {
 		errs = append(errs, s.reader.Close())
 	}

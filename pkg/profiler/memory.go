@@ -1,0 +1,226 @@
+package profiler
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/bprof/bprof/pkg/export"
+	"github.com/bprof/bprof/pkg/memory"
+	"github.com/bprof/bprof/pkg/process"
+	"github.com/bprof/bprof/pkg/sampler"
+	"github.com/bprof/bprof/pkg/symbolize"
+)
+
+// Memory profiles (docs/ARCHITECTURE.md): an allocation sampler inside each
+// target calls a probe on sampled allocations and on the frees of sampled
+// blocks; the sampler's uprobes send them here. A KindAlloc adds its weight
+// to alloc_* at its stack and, if the library tracks the block, enters the
+// live heap; a KindFree takes the block out. Cut adds the live heap as
+// inuse_*: what the sampled blocks still live at that moment stand for.
+
+// memTarget is the allocation sampler of one target.
+type memTarget struct {
+	smp  *memory.Sampler
+	base memory.Ctl // its counters when this session enabled it
+	last memory.Ctl // the last read (a target that exited keeps it)
+}
+
+// MemoryCounts are what a Session's memory profiles have seen.
+type MemoryCounts struct {
+	Allocs    int64  // sampled allocations added to profiles
+	Frees     int64  // frees of sampled blocks that matched a live one
+	Sampled   uint64 // allocations the targets' samplers sampled while this session had them on
+	Dropped   uint64 // of those, never seen here (ring buffer full, target gone)
+	Live      int    // sampled blocks live now
+	Untracked uint64 // sampled blocks the samplers could not track (no memory in the target)
+}
+
+// ErrMemoryUnsupported is returned by AttachMemory for a process whose
+// interpreter cannot be given a sampler from outside.
+var ErrMemoryUnsupported = errors.New("memory profiles unsupported")
+
+// AttachMemory turns on memory profiles of pid, a target already added: it
+// uses the allocation sampler the process loaded itself (bprof_client),
+// else loads one by PEP 768 remote execution (CPython 3.14+), attaches the
+// uprobes and enables sampling. An error is one line meant for the user.
+func (s *Session) AttachMemory(pid int) error {
+	if !s.opts.Memory {
+		return errors.New("memory profiles were not asked for when the session started")
+	}
+	smp, err := memory.Find(pid)
+	if err != nil && !errors.Is(err, memory.ErrNotLoaded) {
+		return err
+	}
+	if smp == nil {
+		in := s.python.Interpreter(pid)
+		switch {
+		case in == nil:
+			return fmt.Errorf("process %d does not run a CPython bprof can walk: %w", pid, ErrMemoryUnsupported)
+		case !in.Version.AtLeast(3, 14):
+			return fmt.Errorf("process %d runs Python %s: --memory attaches to Python 3.14+ only (PEP 768); for older versions run bprof_client in the program, with bprof agent --memory: %w",
+				pid, in.Version, ErrMemoryUnsupported)
+		}
+		if smp, err = memory.Inject(pid, in.RuntimeAddr, 0); err != nil {
+			return err
+		}
+	}
+	if err := s.sampler.AttachAllocProbes(pid, smp.ProbePath()); err != nil {
+		smp.Close()
+		return err
+	}
+	if s.unwind != nil {
+		// The sampler's library is new code in pid: its table, before the
+		// first sample walks through it.
+		if err := s.unwind.load(pid); err != nil {
+			s.opts.Warn(fmt.Sprintf("process %d: %v", pid, err))
+		}
+	}
+	base, err := smp.Read()
+	if err == nil {
+		err = smp.Enable(uint64(s.opts.AllocSampleBytes))
+	}
+	if err != nil {
+		s.sampler.DetachAllocProbes(pid)
+		smp.Close()
+		return err
+	}
+	s.mu.Lock()
+	if old := s.mem[pid]; old != nil {
+		old.smp.Close()
+	}
+	s.mem[pid] = &memTarget{smp: smp, base: base, last: base}
+	s.mu.Unlock()
+	return nil
+}
+
+// stopMemory turns the samplers of pids off (their allocations pass
+// through), keeping what was recorded.
+func (s *Session) stopMemory(pids []int) {
+	s.mu.Lock()
+	var ts []*memTarget
+	for _, pid := range pids {
+		if t := s.mem[pid]; t != nil {
+			ts = append(ts, t)
+		}
+	}
+	s.mu.Unlock()
+	for _, t := range ts {
+		if process.Exists(t.smp.PID) {
+			t.smp.Disable()
+		}
+	}
+}
+
+// detachMemory stops pid's sampler, detaches its uprobes and drops its
+// live blocks.
+func (s *Session) detachMemory(pid int) {
+	s.mu.Lock()
+	t := s.mem[pid]
+	delete(s.mem, pid)
+	if s.heap != nil {
+		s.heap.Forget(pid)
+	}
+	s.mu.Unlock()
+	if t == nil {
+		return
+	}
+	if process.Exists(pid) {
+		t.smp.Disable()
+	}
+	// Its counters stay in MemoryCounts.
+	final := t.last
+	if ctl, err := t.smp.Read(); err == nil {
+		final = ctl
+	}
+	s.mu.Lock()
+	s.memGone.Sampled += final.Sampled - t.base.Sampled
+	s.memGone.Untracked += final.Untracked - t.base.Untracked
+	s.mu.Unlock()
+	t.smp.Close()
+	s.sampler.DetachAllocProbes(pid)
+}
+
+// MemoryCounts reads the targets' samplers and says what was sampled and
+// what reached the profile.
+func (s *Session) MemoryCounts() MemoryCounts {
+	s.mu.Lock()
+	c := s.memCounts
+	c.Sampled, c.Untracked = s.memGone.Sampled, s.memGone.Untracked
+	if s.heap != nil {
+		c.Live = s.heap.Len()
+	}
+	ts := make([]*memTarget, 0, len(s.mem))
+	for _, t := range s.mem {
+		ts = append(ts, t)
+	}
+	s.mu.Unlock()
+	for _, t := range ts {
+		ctl, err := t.smp.Read()
+		s.mu.Lock()
+		if err != nil {
+			ctl = t.last
+		}
+		t.last = ctl
+		s.mu.Unlock()
+		c.Sampled += ctl.Sampled - t.base.Sampled
+		c.Untracked += ctl.Untracked - t.base.Untracked
+	}
+	if seen := uint64(c.Allocs); c.Sampled > seen {
+		c.Dropped = c.Sampled - seen
+	}
+	return c
+}
+
+// addAlloc adds one sampled allocation. Called with s.mu held.
+func (s *Session) addAlloc(smp *sampler.Sample, frames []symbolize.Frame) {
+	l := export.Labels{PID: smp.PID, TID: smp.TID, ThreadName: smp.Comm}
+	objects := memory.Weight(smp.Size, smp.Value)
+	s.builder.Add(frames, l, export.Values{AllocObjects: int64(math.Round(objects)), AllocSpace: int64(smp.Value)})
+	s.memCounts.Allocs++
+	if smp.State&sampler.AllocTracked != 0 {
+		s.heap.Alloc(smp.PID, smp.Addr, frames, l, float64(smp.Value), objects)
+	}
+}
+
+// addFree takes a freed block out of the live heap. Called with s.mu held.
+func (s *Session) addFree(smp *sampler.Sample) {
+	if s.heap.Free(smp.PID, smp.Addr) {
+		s.memCounts.Frees++
+	}
+}
+
+// addInuse adds the live heap to the builder about to be cut: blocks of
+// targets that exited are gone. Called with s.mu held.
+func (s *Session) addInuse(b *export.Builder) {
+	if s.heap == nil {
+		return
+	}
+	s.heap.Each(func(pid int) bool {
+		t := s.targets[pid]
+		return t == nil || t.exited
+	}, func(site *memory.Site, bytes, objects int64) {
+		b.Add(site.Frames, site.Labels, export.Values{InuseObjects: objects, InuseSpace: bytes})
+	})
+}
+
+// trimSampler drops the leaf frames of a sampled allocation that are the
+// allocation sampler's own (the probe, the hook): the stack starts at the
+// allocator the program called.
+func (s *Session) trimSampler(smp *sampler.Sample) {
+	s.mu.Lock()
+	t := s.mem[smp.PID]
+	s.mu.Unlock()
+	if t == nil {
+		return
+	}
+	i := 0
+	for i < len(smp.User) {
+		a := sampler.FrameAddr(smp.User[i])
+		if a < t.smp.Start || a >= t.smp.End {
+			break
+		}
+		i++
+	}
+	smp.User = smp.User[i:]
+}
