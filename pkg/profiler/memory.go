@@ -36,9 +36,14 @@ type MemoryCounts struct {
 	Untracked uint64 // sampled blocks the samplers could not track (no memory in the target)
 }
 
-// ErrMemoryUnsupported is returned by AttachMemory for a process whose
-// interpreter cannot be given a sampler from outside.
+// ErrMemoryUnsupported is what AttachMemory's error is (errors.Is) for a
+// process whose interpreter cannot be given a sampler from outside.
 var ErrMemoryUnsupported = errors.New("memory profiles unsupported")
+
+type unsupportedError struct{ msg string }
+
+func (e unsupportedError) Error() string        { return e.msg }
+func (e unsupportedError) Is(target error) bool { return target == ErrMemoryUnsupported }
 
 // AttachMemory turns on memory profiles of pid, a target already added: it
 // uses the allocation sampler the process loaded itself (bprof_client),
@@ -56,10 +61,10 @@ func (s *Session) AttachMemory(pid int) error {
 		in := s.python.Interpreter(pid)
 		switch {
 		case in == nil:
-			return fmt.Errorf("process %d does not run a CPython bprof can walk: %w", pid, ErrMemoryUnsupported)
+			return unsupportedError{fmt.Sprintf("process %d does not run a CPython bprof can walk: memory profiles need one", pid)}
 		case !in.Version.AtLeast(3, 14):
-			return fmt.Errorf("process %d runs Python %s: --memory attaches to Python 3.14+ only (PEP 768); for older versions run bprof_client in the program, with bprof agent --memory: %w",
-				pid, in.Version, ErrMemoryUnsupported)
+			return unsupportedError{fmt.Sprintf("process %d runs Python %s: memory profiles attach to Python 3.14+ only (PEP 768); for older versions use bprof_client in the program, with bprof agent --memory",
+				pid, in.Version)}
 		}
 		if smp, err = memory.Inject(pid, in.RuntimeAddr, 0); err != nil {
 			return err
@@ -112,14 +117,14 @@ func (s *Session) stopMemory(pids []int) {
 	}
 }
 
-// detachMemory stops pid's sampler, detaches its uprobes and drops its
-// live blocks.
+// detachMemory stops pid's sampler and detaches its uprobes. Its live
+// blocks stay for the next Cut (its last inuse_* snapshot), then go.
 func (s *Session) detachMemory(pid int) {
 	s.mu.Lock()
 	t := s.mem[pid]
 	delete(s.mem, pid)
-	if s.heap != nil {
-		s.heap.Forget(pid)
+	if s.heap != nil && t != nil {
+		s.memRemoved[pid] = true
 	}
 	s.mu.Unlock()
 	if t == nil {
@@ -190,18 +195,26 @@ func (s *Session) addFree(smp *sampler.Sample) {
 	}
 }
 
-// addInuse adds the live heap to the builder about to be cut: blocks of
-// targets that exited are gone. Called with s.mu held.
+// addInuse adds the live heap to the builder about to be cut. Blocks of
+// targets that exited are gone; those of targets removed since the last Cut
+// are in this one for the last time. Called with s.mu held.
 func (s *Session) addInuse(b *export.Builder) {
 	if s.heap == nil {
 		return
 	}
 	s.heap.Each(func(pid int) bool {
+		if s.memRemoved[pid] {
+			return !process.Exists(pid)
+		}
 		t := s.targets[pid]
 		return t == nil || t.exited
 	}, func(site *memory.Site, bytes, objects int64) {
 		b.Add(site.Frames, site.Labels, export.Values{InuseObjects: objects, InuseSpace: bytes})
 	})
+	for pid := range s.memRemoved {
+		s.heap.Forget(pid)
+		delete(s.memRemoved, pid)
+	}
 }
 
 // trimSampler drops the leaf frames of a sampled allocation that are the

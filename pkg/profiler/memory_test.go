@@ -291,3 +291,87 @@ func TestMemoryHeapLive(t *testing.T) {
 	}
 }
 
+// TestMemoryRobustness: the target keeps working and the profile stays
+// right when threads allocate concurrently, when it forks (the child runs and
+// exits cleanly), when a second session takes over the sampler the first one
+// left loaded, and when the target exits while sampled.
+func TestMemoryRobustness(t *testing.T) {
+	for _, c := range memoryCases(t) {
+		if !(c.py.minor == 11 || c.py.minor >= 14) {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			proc := startMemoryWorkload(t, c, "--threads", "4")
+			pid := proc.Cmd.Process.Pid
+
+			// Four threads allocate at once; the main one forks meanwhile.
+			ms := startMemSession(t, 256<<10, pid)
+			time.Sleep(time.Second)
+			if ans := command(t, proc, "fork"); ans != "child exit 0" {
+				t.Errorf("forked child: %q, want child exit 0", ans)
+			}
+			time.Sleep(time.Second)
+			ms.stop()
+			p := ms.cut()
+			space := typeIndex(t, p, "alloc_space")
+			threads := map[int64]bool{}
+			for _, s := range p.Sample {
+				if s.Value[space] > 0 && hasFrame(s, "alloc_mid") {
+					threads[s.NumLabel["thread_id"][0]] = true
+					if s.NumLabel["pid"][0] != int64(pid) {
+						t.Errorf("a sample of pid %d (the forked child?)", s.NumLabel["pid"][0])
+					}
+				}
+			}
+			if len(threads) < 4 {
+				t.Errorf("allocations sampled in %d threads, want 4", len(threads))
+			}
+			mc := ms.MemoryCounts()
+			t.Logf("first session: %d allocations sampled in %d threads, %d dropped", mc.Sampled, len(threads), mc.Dropped)
+
+			// A second session uses the sampler the first one left loaded
+			// (and turned off).
+			ms = startMemSession(t, 256<<10, pid)
+			time.Sleep(1500 * time.Millisecond)
+			p = ms.cut()
+			var total, mid int64
+			for _, fn := range []string{"alloc_big", "alloc_mid", "alloc_small"} {
+				v := inclusive(p, space, fn)
+				total += v
+				if fn == "alloc_mid" {
+					mid = v
+				}
+			}
+			if total == 0 {
+				t.Fatal("second session: no allocation sampled")
+			}
+			var truth map[string]float64
+			if err := json.Unmarshal([]byte(command(t, proc, "truth")), &truth); err != nil {
+				t.Fatalf("workload's truth: %v", err)
+			}
+			if share := float64(mid) / float64(total); math.Abs(share-truth["alloc_mid"]) > 0.03 {
+				t.Errorf("second session: alloc_mid share %.3f, truth %.3f", share, truth["alloc_mid"])
+			}
+
+			// The target exits while sampled: Run ends by itself, cleanly.
+			fmt.Fprintln(proc.Stdin, "exit")
+			select {
+			case err := <-ms.done:
+				ms.cancel = nil
+				if err != nil {
+					t.Errorf("Run after the target exited: %v", err)
+				}
+				ms.Close()
+			case <-time.After(10 * time.Second):
+				t.Fatal("Run did not end after the target exited")
+			}
+			if err := proc.Cmd.Wait(); err != nil {
+				t.Errorf("workload: %v", err)
+			}
+			p = ms.cut()
+			if v := inclusive(p, typeIndex(t, p, "inuse_space"), "alloc_mid"); v != 0 {
+				t.Errorf("inuse_space of an exited process: %d", v)
+			}
+		})
+	}
+}

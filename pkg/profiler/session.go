@@ -62,10 +62,11 @@ type Session struct {
 	blocked map[int]*blockedThread // by TID: off the CPU when their process was added
 	names   map[int]string         // thread names by TID
 
-	mem       map[int]*memTarget // targets with memory profiles on, by PID
-	heap      *memory.Heap       // their sampled blocks still live; nil without Options.Memory
-	memCounts MemoryCounts
-	memGone   MemoryCounts // Sampled and Untracked of the samplers detached
+	mem        map[int]*memTarget // targets with memory profiles on, by PID
+	heap       *memory.Heap       // their sampled blocks still live; nil without Options.Memory
+	memCounts  MemoryCounts
+	memGone    MemoryCounts // Sampled and Untracked of the samplers detached
+	memRemoved map[int]bool // detached since the last Cut: their blocks go after it
 
 	flushMu  sync.Mutex    // one flush at a time: Cut's or the end of Run's
 	flushed  chan struct{} // the reader got to the end of a Cut's flush
@@ -112,18 +113,19 @@ func NewSession(opts Options) (*Session, error) {
 	cache := process.NewCache()
 	native := symbolize.NewNative(cache)
 	s := &Session{
-		opts:    opts,
-		sampler: smp,
-		cache:   cache,
-		native:  native,
-		kernel:  kernel,
-		python:  symbolize.NewPython(native),
-		targets: map[int]*target{},
-		threads: map[int]bool{},
-		flushed: make(chan struct{}, 1),
-		blocked: map[int]*blockedThread{},
-		names:   map[int]string{},
-		mem:     map[int]*memTarget{},
+		opts:       opts,
+		sampler:    smp,
+		cache:      cache,
+		native:     native,
+		kernel:     kernel,
+		python:     symbolize.NewPython(native),
+		targets:    map[int]*target{},
+		threads:    map[int]bool{},
+		flushed:    make(chan struct{}, 1),
+		blocked:    map[int]*blockedThread{},
+		names:      map[int]string{},
+		mem:        map[int]*memTarget{},
+		memRemoved: map[int]bool{},
 	}
 	if opts.Memory {
 		s.heap = memory.NewHeap()

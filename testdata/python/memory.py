@@ -5,8 +5,9 @@ Each round, alloc_big, alloc_mid and alloc_small allocate bytes objects of
 fixed sizes (each freed by the next); their shares of the bytes allocated are
 fixed, and "truth" prints them. "hold MB" makes hold() keep MB MiB alive (in
 64 KiB objects) and answers "held"; "free" drops them and answers "freed".
-"fork" forks a child that allocates for a while and exits 0, and answers
-"forked PID". Commands come on stdin, one a line.
+"fork" forks a child that allocates for a second and exits 0, waits for it
+and answers "child exit STATUS". "exit" stops the threads and exits 0.
+Commands come on stdin, one a line.
 
 Options: --load LIB PYDIR: load bprof's allocation sampler from LIB through
 bprof_client (found in PYDIR), as a registered process does; --threads N:
@@ -117,7 +118,8 @@ while True:
             pid = os.fork()
             if pid == 0:
                 child()
-            print("forked %d" % pid, flush=True)
+            _, status = os.waitpid(pid, 0)
+            print("child exit %d" % status, flush=True)
         elif cmd[0] == "exit":
             stop.set()
             for w in workers:
