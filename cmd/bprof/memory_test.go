@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -259,23 +260,30 @@ while time.time() < end:
 p.stop()
 print("stopped", flush=True)
 `
-	done := make(chan []byte, 1)
+	// The agent runs until the client is done (its start-up, the BPF
+	// verifier, takes seconds on a loaded machine).
+	ctx, cancel := context.WithCancel(context.Background())
+	var agentLog bytes.Buffer
+	agentErr := make(chan error, 1)
 	go func() {
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			if _, err := os.Stat(sock); err == nil {
-				break
-			}
-		}
-		cmd := exec.Command(py, "-c", script)
-		cmd.Env = append(os.Environ(), "BPROF_SOCKET="+sock, "PYTHONPATH="+filepath.Join("..", "..", "python"))
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			out = append(out, []byte(err.Error())...)
-		}
-		done <- out
+		agentErr <- runAgentContext(ctx, []string{"--listen", sock, "--output-dir", dir, "--memory", "--alloc-sample-bytes", "64KiB"}, &agentLog)
 	}()
-	log := runAgentFor(t, 4*time.Second, "--listen", sock, "--output-dir", dir, "--memory", "--alloc-sample-bytes", "64KiB")
-	out := <-done
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+	}
+	cmd := exec.Command(py, "-c", script)
+	cmd.Env = append(os.Environ(), "BPROF_SOCKET="+sock, "PYTHONPATH="+filepath.Join("..", "..", "python"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		out = append(out, []byte(err.Error())...)
+	}
+	cancel()
+	if err := <-agentErr; err != nil {
+		t.Fatalf("agent: %v\n%s", err, agentLog.String())
+	}
+	log := agentLog.String()
 	lines := strings.Fields(string(out))
 	if len(lines) != 2 || lines[1] != "stopped" {
 		t.Fatalf("python: %s\nagent log:\n%s", out, log)

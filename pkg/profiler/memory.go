@@ -171,10 +171,32 @@ func (s *Session) MemoryCounts() MemoryCounts {
 		c.Sampled += ctl.Sampled - t.base.Sampled
 		c.Untracked += ctl.Untracked - t.base.Untracked
 	}
+	// A target that exited took its last counts with it: what it sampled
+	// since the last read (refreshMemory) is at least what arrived.
 	if seen := uint64(c.Allocs); c.Sampled > seen {
 		c.Dropped = c.Sampled - seen
+	} else {
+		c.Sampled = seen
 	}
 	return c
+}
+
+// refreshMemory reads the targets' sampler counters, so that a target that
+// exits leaves counts at most a tick old.
+func (s *Session) refreshMemory() {
+	s.mu.Lock()
+	ts := make([]*memTarget, 0, len(s.mem))
+	for _, t := range s.mem {
+		ts = append(ts, t)
+	}
+	s.mu.Unlock()
+	for _, t := range ts {
+		if ctl, err := t.smp.Read(); err == nil {
+			s.mu.Lock()
+			t.last = ctl
+			s.mu.Unlock()
+		}
+	}
 }
 
 // addAlloc adds one sampled allocation. Called with s.mu held.

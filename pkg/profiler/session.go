@@ -430,6 +430,7 @@ func (s *Session) watchTargets(ctx context.Context, cancel func()) {
 			return
 		case <-t.C:
 		}
+		s.refreshMemory()
 		s.mu.Lock()
 		alive := 0
 		for _, tg := range s.targets {
