@@ -18,6 +18,10 @@ import os
 import sys
 import threading
 import time
+import warnings
+
+# 3.12+ warns about fork() in a threaded process; the test forks on purpose.
+warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 args = sys.argv[1:]
 nthreads = 1
