@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -366,5 +369,76 @@ print("stopped", flush=True)
 	}
 	if !strings.Contains(log, "memory profiles on") {
 		t.Errorf("agent log has no 'memory profiles on':\n%s", log)
+	}
+}
+
+// TestAgentMemoryAttach: agent -p PID --memory attaches to a CPython 3.14
+// at start; its batches carry alloc_* and an inuse_* snapshot each, and a
+// Pyroscope server gets a third upload per batch, memory, as a Go heap
+// profile.
+func TestAgentMemoryAttach(t *testing.T) {
+	testenv.RequireRoot(t)
+	proc := startSid(t, nil, nil)
+	pid := pythonPID(proc)
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var memUploads []*profile.Profile
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := profile.Parse(r.Body)
+		if err == nil && p.PeriodType != nil && p.PeriodType.Type == "space" {
+			mu.Lock()
+			memUploads = append(memUploads, p)
+			mu.Unlock()
+		}
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var agentLog bytes.Buffer
+	agentErr := make(chan error, 1)
+	go func() {
+		agentErr <- runAgentContext(ctx, []string{"-p", strconv.Itoa(pid), "--memory", "--period", "1s",
+			"--output-dir", dir, "--upload-url", srv.URL}, &agentLog)
+	}()
+	// Until sampling is on (the agent's start-up takes seconds on a busy
+	// machine), then two periods.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if s, err := memory.Find(pid); err == nil {
+			c, _ := s.Read()
+			s.Close()
+			if c.Enabled {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			<-agentErr
+			t.Fatalf("the agent did not turn sampling on:\n%s", agentLog.String())
+		}
+	}
+	time.Sleep(2500 * time.Millisecond)
+	cancel()
+	if err := <-agentErr; err != nil {
+		t.Fatalf("agent: %v\n%s", err, agentLog.String())
+	}
+	_, ps := readBatches(t, dir)
+	withAlloc := 0
+	for _, p := range ps {
+		if sampleTypes(p) != "samples cpu wall alloc_objects alloc_space inuse_objects inuse_space" {
+			t.Errorf("batch types %q", sampleTypes(p))
+		}
+		if sumUnder(p, "alloc_space", "alloc_mid") > 0 {
+			withAlloc++
+		}
+	}
+	if withAlloc < 2 {
+		t.Errorf("%d of %d batches with alloc_space under alloc_mid, want 2 or more\n%s", withAlloc, len(ps), agentLog.String())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(memUploads) < 2 {
+		t.Fatalf("%d memory uploads to Pyroscope, want one per batch with memory\n%s", len(memUploads), agentLog.String())
+	}
+	if got := sampleTypes(memUploads[0]); got != "alloc_objects alloc_space inuse_objects inuse_space" || memUploads[0].Period != 512<<10 {
+		t.Errorf("memory upload: types %q, period %d", got, memUploads[0].Period)
 	}
 }
