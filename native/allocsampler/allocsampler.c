@@ -89,11 +89,14 @@ struct bprof_alloc_ctl {
 /* Bits of the probe's flags argument. */
 #define PROBE_TRACKED 1	/* a free probe will come for this pointer */
 
-EXPORT struct bprof_alloc_ctl bprof_alloc_ctl = {
+/* The code uses ctl, a hidden symbol, so the hot path reaches it directly;
+ * bprof finds it by the exported alias. */
+static struct bprof_alloc_ctl ctl = {
 	.magic = CTL_MAGIC,
 	.abi = CTL_ABI,
 	.mean = DEFAULT_MEAN,
 };
+extern struct bprof_alloc_ctl bprof_alloc_ctl __attribute__((alias("ctl"), visibility("default")));
 
 /* The probe sites: bprof attaches uprobes at their first instruction, a
  * 5-byte nop, where the arguments are still in rdi, rsi, rdx, rcx. A nop5
@@ -246,7 +249,7 @@ static int set_put(uintptr_t *tab, uint64_t mask, uintptr_t p)
 static int set_reserve(void)
 {
 	uint64_t slots = set ? set_mask + 1 : 0;
-	if (set && (bprof_alloc_ctl.live + 1) * 2 <= slots)
+	if (set && (ctl.live + 1) * 2 <= slots)
 		return 1;
 	uint64_t n = slots ? slots * 2 : SET_MIN;
 	uintptr_t *tab = map_zeroed(n * sizeof(uintptr_t));
@@ -271,7 +274,7 @@ static int track(uintptr_t p)
 	uint8_t *c = &filter[filter_slot(hash_ptr(p))];
 	if (*c != 255)
 		(*c)++;
-	bprof_alloc_ctl.live++;
+	ctl.live++;
 	return 1;
 }
 
@@ -299,13 +302,13 @@ static NOINLINE int untrack(uintptr_t p)
 	uint8_t *c = &filter[filter_slot(h)];
 	if (*c != 255) /* a saturated bucket stays "maybe" for good */
 		(*c)--;
-	bprof_alloc_ctl.live--;
+	ctl.live--;
 	return 1;
 }
 
 static inline int maybe_tracked(uintptr_t p)
 {
-	return bprof_alloc_ctl.live && p && filter[filter_slot(hash_ptr(p))];
+	return ctl.live && p && filter[filter_slot(hash_ptr(p))];
 }
 
 /* ---- the hooks ---- */
@@ -320,7 +323,7 @@ static int64_t countdown;
 /* The slow path: p (size bytes) was sampled. */
 static NOINLINE void sample(void *p, uint64_t size)
 {
-	uint64_t mean = bprof_alloc_ctl.mean;
+	uint64_t mean = ctl.mean;
 	if (mean == 0)
 		mean = DEFAULT_MEAN;
 	countdown = draw(mean);
@@ -329,21 +332,21 @@ static NOINLINE void sample(void *p, uint64_t size)
 	uint64_t weight = w < 1 ? 1 : (uint64_t)(w + 0.5);
 	uint64_t flags = track((uintptr_t)p) ? PROBE_TRACKED : 0;
 	if (!flags)
-		bprof_alloc_ctl.untracked++;
-	bprof_alloc_ctl.sampled++;
+		ctl.untracked++;
+	ctl.sampled++;
 	bprof_alloc_probe(p, size, weight, flags);
 }
 
 static inline void account(void *p, uint64_t size)
 {
-	if (bprof_alloc_ctl.enabled && p && UNLIKELY((countdown -= (int64_t)size) <= 0))
+	if (ctl.enabled && p && UNLIKELY((countdown -= (int64_t)size) <= 0))
 		sample(p, size);
 }
 
 static NOINLINE void forget(void *p)
 {
 	if (untrack((uintptr_t)p)) {
-		bprof_alloc_ctl.freed++;
+		ctl.freed++;
 		bprof_free_probe(p);
 	}
 }
@@ -404,11 +407,11 @@ EXPORT uint32_t bprof_alloc_install(void *get, void *set, uint32_t mask)
 		rng_state = rdtsc() ^ (uint64_t)(uintptr_t)&rng_state;
 		if (!rng_state)
 			rng_state = 1;
-		countdown = draw(bprof_alloc_ctl.mean ? bprof_alloc_ctl.mean : DEFAULT_MEAN);
+		countdown = draw(ctl.mean ? ctl.mean : DEFAULT_MEAN);
 	}
 	mask &= (1u << PYMEM_DOMAIN_MEM) | (1u << PYMEM_DOMAIN_OBJ);
 	for (int dom = PYMEM_DOMAIN_MEM; dom <= PYMEM_DOMAIN_OBJ; dom++) {
-		if (!(mask & (1u << dom)) || (bprof_alloc_ctl.domains & (1u << dom)))
+		if (!(mask & (1u << dom)) || (ctl.domains & (1u << dom)))
 			continue;
 		((get_allocator_fn)get)(dom, &domains[dom].prev);
 		PyMemAllocatorEx hook = {
@@ -419,17 +422,17 @@ EXPORT uint32_t bprof_alloc_install(void *get, void *set, uint32_t mask)
 			.free = hook_free,
 		};
 		((set_allocator_fn)set)(dom, &hook);
-		bprof_alloc_ctl.domains |= 1u << dom;
+		ctl.domains |= 1u << dom;
 	}
-	return bprof_alloc_ctl.domains;
+	return ctl.domains;
 }
 
 /* Start sampling with mean bytes between samples (0: keep the current mean). */
 EXPORT void bprof_alloc_enable(uint64_t mean)
 {
 	if (mean)
-		bprof_alloc_ctl.mean = mean;
-	bprof_alloc_ctl.enabled = 1;
+		ctl.mean = mean;
+	ctl.enabled = 1;
 }
 
 /* Stop sampling: allocations pass through. Frees of pointers sampled before
@@ -437,5 +440,5 @@ EXPORT void bprof_alloc_enable(uint64_t mean)
  * consistent set. */
 EXPORT void bprof_alloc_disable(void)
 {
-	bprof_alloc_ctl.enabled = 0;
+	ctl.enabled = 0;
 }
