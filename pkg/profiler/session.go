@@ -113,20 +113,19 @@ func NewSession(opts Options) (*Session, error) {
 	cache := process.NewCache()
 	native := symbolize.NewNative(cache)
 	s := &Session{
-		opts:       opts,
-		sampler:    smp,
-		cache:      cache,
-		native:     native,
-		kernel:     kernel,
-		python:     symbolize.NewPython(native),
-		targets:    map[int]*target{},
-		threads:    map[int]bool{},
-		flushed:    make(chan struct{}, 1),
-		blocked:    map[int]*blockedThread{},
-		names:      map[int]string{},
-		mem:        map[int]*memTarget{},
-		memRemoved: map[int]bool{},
+		opts:    opts,
+		sampler: smp,
+		cache:   cache,
+		native:  native,
+		kernel:  kernel,
+		python:  symbolize.NewPython(native),
+		targets: map[int]*target{},
+		threads: map[int]bool{},
+		flushed: make(chan struct{}, 1),
+		blocked: map[int]*blockedThread{},
+		names:   map[int]string{},
 	}
+	s.mem, s.memRemoved = map[int]*memTarget{}, map[int]bool{}
 	if opts.Memory {
 		s.heap = memory.NewHeap()
 	}
