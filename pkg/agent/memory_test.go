@@ -2,9 +2,18 @@ package agent
 
 import (
 	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/bprof/bprof/internal/testenv"
+	"github.com/bprof/bprof/pkg/memory"
 	"github.com/google/pprof/profile"
 )
 
@@ -95,4 +104,131 @@ func join(ss []string) string {
 		b.WriteString(s)
 	}
 	return b.String()
+}
+
+// fakeMemory is an agent.Memory that hands out a real copy of the library
+// and records what was attached.
+type fakeMemory struct {
+	lib      string
+	placeErr error
+	mu       sync.Mutex
+	attached []int
+}
+
+func (m *fakeMemory) Place(pid int) (string, error) { return m.lib, m.placeErr }
+func (m *fakeMemory) Attach(pid int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.attached = append(m.attached, pid)
+	return nil
+}
+func (m *fakeMemory) SampleBytes() int64 { return 512 << 10 }
+
+// TestSocketMemory: the memory op is refused before start and by an agent
+// without memory profiles; start's answer offers the library; a client's
+// load error is accepted (and logged), its success attaches.
+func TestSocketMemory(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "bprof.sock")
+	mem := &fakeMemory{lib: "/tmp/bprof-alloc-x.so"}
+	a := newTestAgent(t, newFakeSource(false), Options{Period: time.Hour, Sinks: []Sink{&memSink{}}, Listen: sock, Memory: mem})
+	defer a.Stop()
+	c := dial(t, sock)
+	if r := c.ask(t, `{"op":"memory"}`); r.OK || !strings.Contains(r.Error, "not registered") {
+		t.Errorf("memory before start: %+v", r)
+	}
+	r := c.ask(t, `{"op":"start"}`)
+	if !r.OK || r.Memory == nil || r.Memory.Library != mem.lib {
+		t.Errorf("start: %+v, want the library offered", r)
+	}
+	if r := c.ask(t, `{"op":"memory","error":"no ctypes"}`); !r.OK {
+		t.Errorf("memory with the client's error: %+v", r)
+	}
+	if r := c.ask(t, `{"op":"memory"}`); !r.OK {
+		t.Errorf("memory: %+v", r)
+	}
+	mem.mu.Lock()
+	if len(mem.attached) != 1 || mem.attached[0] != os.Getpid() {
+		t.Errorf("attached %v, want this process once", mem.attached)
+	}
+	mem.mu.Unlock()
+
+	sock2 := filepath.Join(t.TempDir(), "bprof.sock")
+	b := newTestAgent(t, newFakeSource(false), Options{Period: time.Hour, Sinks: []Sink{&memSink{}}, Listen: sock2})
+	defer b.Stop()
+	c2 := dial(t, sock2)
+	if r := c2.ask(t, `{"op":"start"}`); !r.OK || r.Memory != nil {
+		t.Errorf("start without --memory: %+v", r)
+	}
+	if r := c2.ask(t, `{"op":"memory"}`); r.OK || !strings.Contains(r.Error, "--memory") {
+		t.Errorf("memory without --memory: %+v", r)
+	}
+}
+
+// TestPythonClientMemory: bprof_client loads the offered library and says
+// so (the agent attaches); memory=False declines; a library the agent could
+// not place is a warning, and profiling goes on.
+func TestPythonClientMemory(t *testing.T) {
+	py := filepath.Join(os.Getenv("HOME"), ".pyenv", "versions", "3.11.7", "bin", "python3")
+	if _, err := os.Stat(py); err != nil {
+		py = testenv.RequireCommand(t, "python3")
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	lib := filepath.Join(dir, memory.LibraryName())
+	if err := os.WriteFile(lib, memory.Library(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import os, sys, warnings
+from bprof_client import Profiler, _alloc
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as w:
+    p = Profiler(memory=(sys.argv[1] == "yes"))
+    p.start()
+    print(os.getpid(), _alloc.loaded(), len(w), w[0].message if w else "-", flush=True)
+    p.stop()
+`
+	for _, tc := range []struct {
+		name, arg string
+		placeErr  error
+		loaded    bool
+		warn      string
+	}{
+		{"offered", "yes", nil, true, ""},
+		{"declined", "no", nil, false, ""},
+		{"not placed", "yes", errors.New("read-only file system"), false, "read-only file system"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sock := filepath.Join(t.TempDir(), "bprof.sock")
+			mem := &fakeMemory{lib: lib, placeErr: tc.placeErr}
+			a := newTestAgent(t, newFakeSource(false), Options{Period: time.Hour, Sinks: []Sink{&memSink{}}, Listen: sock, Memory: mem})
+			defer a.Stop()
+			cmd := exec.Command(py, "-c", script, tc.arg)
+			cmd.Env = append(os.Environ(), "BPROF_SOCKET="+sock, "PYTHONPATH="+filepath.Join("..", "..", "python"))
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("python: %v\n%s", err, out)
+			}
+			f := strings.Fields(string(out))
+			if len(f) < 3 {
+				t.Fatalf("python printed %q", out)
+			}
+			pid, _ := strconv.Atoi(f[0])
+			if loaded := f[1] == lib; loaded != tc.loaded {
+				t.Errorf("loaded %s, want loaded=%v", f[1], tc.loaded)
+			}
+			mem.mu.Lock()
+			attached := len(mem.attached) == 1 && mem.attached[0] == pid
+			mem.mu.Unlock()
+			if attached != tc.loaded {
+				t.Errorf("agent attached %v, want %v", mem.attached, tc.loaded)
+			}
+			if tc.warn != "" && !strings.Contains(string(out), tc.warn) {
+				t.Errorf("no warning with %q: %s", tc.warn, out)
+			}
+			if tc.warn == "" && f[2] != "0" {
+				t.Errorf("warnings: %s", out)
+			}
+		})
+	}
 }
