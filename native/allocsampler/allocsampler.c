@@ -42,8 +42,12 @@
  * here holds a lock, so it keeps working. Its uprobes are bprof's business
  * (they filter on the PID).
  *
- * No libc: the library has no undefined symbols and needs no loader but the
- * system's (glibc or musl); the two allocator functions come from the caller.
+ * No libc, no locks: the library has no undefined symbols and needs no
+ * loader but the system's (glibc or musl); the two allocator functions come
+ * from the caller. Nothing here can block or deadlock (a child forked while
+ * another thread was inside a hook is fine), and the probe functions are a
+ * nop and a return. The hooks are not async-signal-safe, nor need to be:
+ * CPython never allocates from these domains in a C signal handler.
  * x86-64 only (raw system calls, the probe sites). */
 
 #include <stddef.h>

@@ -162,8 +162,11 @@ func Inject(pid int, runtimeAddr uint64, timeout time.Duration) (*Sampler, error
 	mem := process.NewMemory(pid)
 	defer mem.Close()
 	if _, err := python.RemoteExec(mem, runtimeAddr, scriptPath); err != nil {
-		if errors.Is(err, python.ErrRemoteDebugDisabled) {
+		switch {
+		case errors.Is(err, python.ErrRemoteDebugDisabled):
 			return nil, fmt.Errorf("process %d: %w: use bprof_client in it instead", pid, err)
+		case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
+			return nil, fmt.Errorf("process %d: no permission to write its memory (bprof needs ptrace access to it: root or CAP_SYS_PTRACE, and kernel.yama.ptrace_scope below 3): %v", pid, err)
 		}
 		return nil, fmt.Errorf("process %d: %w", pid, err)
 	}
