@@ -176,7 +176,12 @@ func TestMemoryShares(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			proc := startMemoryWorkload(t, c)
 			ms := startMemSession(t, 256<<10, proc.Cmd.Process.Pid)
-			time.Sleep(3 * time.Second)
+			// ~3,000 sampled allocations keep a share's sampling error under
+			// a point; a target starved of CPU (a busy machine) takes longer.
+			for start := time.Now(); time.Since(start) < 3*time.Second ||
+				ms.MemoryCounts().Allocs < 3000 && time.Since(start) < 30*time.Second; {
+				time.Sleep(250 * time.Millisecond)
+			}
 			ms.stop()
 			p := ms.cut()
 			var truth map[string]float64
