@@ -190,11 +190,17 @@ func TestRecordMemoryErrors(t *testing.T) {
 	old.Stdout.ReadString('\n')
 	sleeper := start(t, "sleep", "60")
 	noRemote := startSid(t, nil, []string{"PYTHON_DISABLE_REMOTE_DEBUG=1"})
-	// A target whose /tmp, /var/tmp (and /dev/shm, absent in the root) are
-	// read-only: its own mount namespace.
+	// A target whose /tmp, /dev/shm and /var/tmp are read-only: its own
+	// mount namespace. (The library may be in its /tmp already, from an
+	// earlier run: the loader script still has nowhere to go.)
 	root := sidRoot(t)
-	ro := fmt.Sprintf("mount --bind %[1]s/tmp %[1]s/tmp && mount -o remount,bind,ro %[1]s/tmp && "+
-		"mount --bind %[1]s/var/tmp %[1]s/var/tmp && mount -o remount,bind,ro %[1]s/var/tmp && exec \"$@\"", root)
+	var ro string
+	for _, d := range []string{"tmp", "dev/shm", "var/tmp"} {
+		if _, err := os.Stat(filepath.Join(root, d)); err == nil {
+			ro += fmt.Sprintf("mount --bind %[1]s/%[2]s %[1]s/%[2]s && mount -o remount,bind,ro %[1]s/%[2]s && ", root, d)
+		}
+	}
+	ro += "exec \"$@\""
 	readOnly := startSid(t, []string{"unshare", "-m", "--propagation", "private", "sh", "-c", ro, "sh"}, nil)
 
 	for _, tc := range []struct {

@@ -53,6 +53,15 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	if err := export.CheckWritable(*out); err != nil {
 		return err
 	}
+	if *mem {
+		// Before the BPF programs load: a target memory profiles cannot
+		// reach is a one-line error at once.
+		for _, pid := range *pids {
+			if err := profiler.CheckMemory(pid); err != nil {
+				return err
+			}
+		}
+	}
 
 	warn := func(msg string) { fmt.Fprintf(stderr, "bprof: %s\n", msg) }
 	sess, err := profiler.NewSession(profiler.Options{Rate: *rate, OffCPU: !*noOffCPU, FramePointers: *fp, Warn: warn,

@@ -109,7 +109,7 @@ func shortErr(err error) error {
 // with the GIL held, in __main__'s namespace: it leaves no name behind.
 // PyDLL, not CDLL: its calls keep the GIL, so no other thread allocates
 // while the allocators are swapped. Running it twice is harmless.
-const loaderScript = `def _bprof_alloc_load(lib, status):
+const loaderScript = `def _bprof_alloc_load(lib, status, script):
     try:
         import ctypes, sys, sysconfig
         if sysconfig.get_config_var("Py_GIL_DISABLED"):
@@ -124,13 +124,54 @@ const loaderScript = `def _bprof_alloc_load(lib, status):
     except BaseException as e:
         msg = "error %s: %s" % (type(e).__name__, e)
     try:
-        with open(status, "x") as f:
-            f.write(msg)
+        import os
+        if os.path.exists(script):  # else bprof is done waiting: leave nothing behind
+            with open(status, "x") as f:
+                f.write(msg)
     except OSError:
         pass
 _bprof_alloc_load(LIB, STATUS)
 del _bprof_alloc_load
 `
+
+// CheckInject says, without changing the target, whether Inject can work:
+// remote debugging is on in the 3.14+ runtime at runtimeAddr, and the library
+// can be placed in its filesystem (it is, which is harmless).
+func CheckInject(pid int, runtimeAddr uint64) error {
+	mem := process.NewMemory(pid)
+	defer mem.Close()
+	if err := python.CheckRemoteExec(mem, runtimeAddr); err != nil {
+		if errors.Is(err, python.ErrRemoteDebugDisabled) {
+			return fmt.Errorf("process %d: %w: use bprof_client in it instead", pid, err)
+		}
+		return fmt.Errorf("process %d: %w", pid, err)
+	}
+	if _, err := Place(pid); err != nil {
+		return err
+	}
+	// The loader script needs a writable directory too (the library may
+	// have been there already, in one that is read-only now).
+	dir, err := placeScript(pid, ".bprof-check-"+nonce(), nil)
+	if err != nil {
+		return err
+	}
+	os.Remove(fmt.Sprintf("/proc/%d/root%s", pid, dir))
+	return nil
+}
+
+// placeScript writes data as name in the first of placeDirs where it can,
+// and returns its path as the target sees it.
+func placeScript(pid int, name string, data []byte) (string, error) {
+	var errs []string
+	for _, dir := range placeDirs {
+		p, err := placeIn(pid, dir, name, data, 0o644)
+		if err == nil {
+			return p, nil
+		}
+		errs = append(errs, fmt.Sprintf("%s: %v", dir, shortErr(err)))
+	}
+	return "", fmt.Errorf("cannot write bprof's loader script into process %d's filesystem (%s)", pid, strings.Join(errs, "; "))
+}
 
 // InjectTimeout is how long Inject waits for the target to run the loader.
 const InjectTimeout = 5 * time.Second
@@ -146,18 +187,30 @@ func Inject(pid int, runtimeAddr uint64, timeout time.Duration) (*Sampler, error
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Dir(lib)
+	// The script and its status file go where the script can be written,
+	// which need not be where the library is.
 	stem := fmt.Sprintf("bprof-alloc-%d-%s", pid, nonce())
-	status := filepath.Join(dir, stem+".status")
-	hostStatus := fmt.Sprintf("/proc/%d/root%s", pid, status)
-	script := strings.NewReplacer("(LIB, STATUS)", "("+strconv.Quote(lib)+", "+strconv.Quote(status)+")").Replace(loaderScript)
-	scriptPath, err := placeIn(pid, dir, stem+".py", []byte(script), 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("cannot write bprof's loader script into process %d's %s: %v", pid, dir, shortErr(err))
+	var scriptPath, status string
+	var errs []string
+	for _, dir := range placeDirs {
+		status = filepath.Join(dir, stem+".status")
+		script := strings.NewReplacer("(LIB, STATUS)", "("+strconv.Quote(lib)+", "+strconv.Quote(status)+", "+
+			strconv.Quote(filepath.Join(dir, stem+".py"))+")").Replace(loaderScript)
+		if scriptPath, err = placeIn(pid, dir, stem+".py", []byte(script), 0o644); err == nil {
+			break
+		}
+		errs = append(errs, fmt.Sprintf("%s: %v", dir, shortErr(err)))
 	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot write bprof's loader script into process %d's filesystem (%s)", pid, strings.Join(errs, "; "))
+	}
+	hostStatus := fmt.Sprintf("/proc/%d/root%s", pid, status)
 	hostScript := fmt.Sprintf("/proc/%d/root%s", pid, scriptPath)
-	defer os.Remove(hostScript)
-	defer os.Remove(hostStatus)
+	defer func() {
+		// The script first: a thread that runs it late writes no status.
+		os.Remove(hostScript)
+		os.Remove(hostStatus)
+	}()
 
 	mem := process.NewMemory(pid)
 	defer mem.Close()

@@ -8,6 +8,7 @@ import (
 	"github.com/bprof/bprof/pkg/export"
 	"github.com/bprof/bprof/pkg/memory"
 	"github.com/bprof/bprof/pkg/process"
+	"github.com/bprof/bprof/pkg/python"
 	"github.com/bprof/bprof/pkg/sampler"
 	"github.com/bprof/bprof/pkg/symbolize"
 )
@@ -45,6 +46,37 @@ type unsupportedError struct{ msg string }
 func (e unsupportedError) Error() string        { return e.msg }
 func (e unsupportedError) Is(target error) bool { return target == ErrMemoryUnsupported }
 
+// CheckMemory says, before any BPF is loaded, whether AttachMemory can work
+// for pid: it has an allocation sampler loaded, or runs a CPython 3.14+ with
+// remote debugging on and a filesystem the library can be written to. The
+// error is AttachMemory's.
+func CheckMemory(pid int) error {
+	if _, err := memory.Find(pid); err == nil || !errors.Is(err, memory.ErrNotLoaded) {
+		return err
+	}
+	in, _, err := symbolize.NewPython(nil).Attach(pid)
+	if err != nil {
+		return err
+	}
+	if err := memoryUnsupported(pid, in); err != nil {
+		return err
+	}
+	return memory.CheckInject(pid, in.RuntimeAddr)
+}
+
+// memoryUnsupported is the error for a process whose interpreter in (nil:
+// none) cannot be given a sampler from outside, or nil.
+func memoryUnsupported(pid int, in *python.Interpreter) error {
+	switch {
+	case in == nil:
+		return unsupportedError{fmt.Sprintf("process %d does not run a CPython bprof can walk: memory profiles need one", pid)}
+	case !in.Version.AtLeast(3, 14):
+		return unsupportedError{fmt.Sprintf("process %d runs Python %s: memory profiles attach to Python 3.14+ only (PEP 768); for older versions use bprof_client in the program, with bprof agent --memory",
+			pid, in.Version)}
+	}
+	return nil
+}
+
 // AttachMemory turns on memory profiles of pid, a target already added: it
 // uses the allocation sampler the process loaded itself (bprof_client),
 // else loads one by PEP 768 remote execution (CPython 3.14+), attaches the
@@ -59,12 +91,8 @@ func (s *Session) AttachMemory(pid int) error {
 	}
 	if smp == nil {
 		in := s.python.Interpreter(pid)
-		switch {
-		case in == nil:
-			return unsupportedError{fmt.Sprintf("process %d does not run a CPython bprof can walk: memory profiles need one", pid)}
-		case !in.Version.AtLeast(3, 14):
-			return unsupportedError{fmt.Sprintf("process %d runs Python %s: memory profiles attach to Python 3.14+ only (PEP 768); for older versions use bprof_client in the program, with bprof agent --memory",
-				pid, in.Version)}
+		if err := memoryUnsupported(pid, in); err != nil {
+			return err
 		}
 		if smp, err = memory.Inject(pid, in.RuntimeAddr, 0); err != nil {
 			return err

@@ -69,6 +69,27 @@ func readRemoteFields(mem io.ReaderAt, runtimeAddr uint64) (*remoteFields, error
 	return r, nil
 }
 
+// CheckRemoteExec says whether RemoteExec can work on the runtime at
+// runtimeAddr (3.14+, remote debugging on), without writing anything.
+func CheckRemoteExec(mem io.ReaderAt, runtimeAddr uint64) error {
+	r, err := readRemoteFields(mem, runtimeAddr)
+	if err != nil {
+		return err
+	}
+	interp, err := readU64(mem, runtimeAddr+r.interpHead)
+	if err != nil || interp == 0 {
+		return fmt.Errorf("remote exec: no interpreter in the target (%v)", err)
+	}
+	on, err := readI32(mem, interp+r.enabled)
+	if err != nil {
+		return fmt.Errorf("remote exec: read remote_debugging_enabled: %w", err)
+	}
+	if on != 1 {
+		return ErrRemoteDebugDisabled
+	}
+	return nil
+}
+
 // RemoteExec asks every thread of the main interpreter of the 3.14+ runtime
 // at runtimeAddr to run the Python file at path (as the target sees it); the
 // first thread to reach a safe point runs it, and each thread that gets there
