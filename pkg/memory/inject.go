@@ -207,9 +207,17 @@ func Inject(pid int, runtimeAddr uint64, timeout time.Duration) (*Sampler, error
 	hostStatus := fmt.Sprintf("/proc/%d/root%s", pid, status)
 	hostScript := fmt.Sprintf("/proc/%d/root%s", pid, scriptPath)
 	defer func() {
-		// The script first: a thread that runs it late writes no status.
+		// The script first: a thread that runs it late writes no status;
+		// one that checked just before may still write it, during its
+		// switch interval or so: look again a little later.
 		os.Remove(hostScript)
 		os.Remove(hostStatus)
+		go func() {
+			for _, d := range []time.Duration{50 * time.Millisecond, 500 * time.Millisecond} {
+				time.Sleep(d)
+				os.Remove(hostStatus)
+			}
+		}()
 	}()
 
 	mem := process.NewMemory(pid)
