@@ -9,13 +9,15 @@ BIN     := bin/bprof
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/bprof
 
-# Rebuild the committed BPF objects from bpf/*.c (needs clang-19 and libbpf-dev).
+# Rebuild the committed BPF objects from bpf/*.c (needs clang-19 and libbpf-dev)
+# and the allocation sampler pkg/memory/allocsampler.so from native/allocsampler (gcc).
 generate:
 	$(GO) generate ./pkg/...
 
-# CI: the committed objects must be what the sources compile to.
+# CI: the committed objects must be what the sources compile to (both builds
+# are reproducible: no build IDs, no paths).
 check-generated: generate
-	git diff --exit-code -- pkg/ || (echo "generated BPF objects are stale: run make generate and commit" && exit 1)
+	git diff --exit-code -- pkg/ || (echo "generated BPF objects or allocation sampler are stale: run make generate and commit" && exit 1)
 
 # The whole suite, BPF tests included (they need root; BPROF_NO_SKIP=1 makes a skip a failure).
 # Prints what go test prints, then names the tests that skipped and how to run them all.

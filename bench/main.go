@@ -44,7 +44,7 @@ func main() {
 	flag.IntVar(&cfg.iterations, "iterations", 60000, "iterations of the slowdown workload (about 3 s of CPU)")
 	flag.IntVar(&cfg.libs, "libs", 300, "shared objects of the symbolization workload")
 	only := flag.String("only", "", "run these parts only, comma-separated, and print them (no report written): "+
-		"depth, agent, scale, offcpu, peers, slowdown, accuracy, symbolize, svg")
+		"depth, agent, scale, offcpu, peers, slowdown, accuracy, memory, symbolize, unwind, svg")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		log.Fatal("bench: run as root (it loads BPF programs and reads their run time)")

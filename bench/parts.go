@@ -101,6 +101,16 @@ func parts(root func() (*chroot, error)) []part {
 			r.accuracy = &m
 			return nil
 		}},
+		{"memory", func(cfg config, r *report) error {
+			m, err := memoryOverhead(cfg.python, cfg.rounds, 7*cfg.iterations) // ~3 s of CPU
+			if err != nil {
+				return err
+			}
+			r.memory = &m
+			log.Printf("memory: slowdown %.3f under bprof, %.3f under tracemalloc", median(m.ratios(m.wall, "bprof record --memory")),
+				median(m.ratios(m.wall, "tracemalloc")))
+			return nil
+		}},
 		{"symbolize", func(cfg config, r *report) error {
 			m, err := symbolizeCost(cfg.python, cfg.libs, 6, d(cfg)/2)
 			if err != nil {

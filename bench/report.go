@@ -19,6 +19,7 @@ type report struct {
 	peers     *peersResult
 	slowdown  *slowdownResult
 	accuracy  *accuracyResult
+	memory    *memoryResult
 	symbolize *symbolizeResult
 	unwind    *unwindResult
 	svg       string
@@ -42,8 +43,8 @@ func (r *report) markdown() string {
 		"    make bench           # builds bin/bprof, runs bench/peers.sh, then:\n"+
 		"    go run ./bench -out docs/BENCHMARKS.md -duration %s -rounds %d -iterations %d -libs %d\n\n",
 		r.cfg.duration, r.cfg.rounds, r.cfg.iterations, r.cfg.libs)
-	b.WriteString("One part alone: `go run ./bench -only peers` (or depth, agent, scale, offcpu, slowdown, accuracy, symbolize,\n" +
-		"unwind, svg; comma-separated) prints its tables without writing this file. Each table below names the commands it ran.\n" +
+	b.WriteString("One part alone: `go run ./bench -only peers` (or depth, agent, scale, offcpu, slowdown, accuracy, memory,\n" +
+		"symbolize, unwind, svg; comma-separated) prints its tables without writing this file. Each table below names the commands it ran.\n" +
 		"bprof's own figures come from clocks the machine's noise does not move much: the kernel's run time of BPF\n" +
 		"programs (`bpf_stats`), and CPU time and peak RSS (rusage). The two vCPUs differ and drift, and identical\n" +
 		"wall-clock runs vary ±15–30 % here; timed runs are pinned, alternate, and are given with their spread.\n")
@@ -69,6 +70,9 @@ func (r *report) markdown() string {
 	}
 	if r.accuracy != nil {
 		r.accuracy.write(&b)
+	}
+	if r.memory != nil {
+		r.memory.write(&b)
 	}
 	r.writeOffCPU(&b)
 	r.writeScale(&b)
@@ -117,6 +121,9 @@ func (r *report) goals() []goal {
 	}
 	if sc := r.scale; sc != nil {
 		gs = append(gs, goal{"1,000 threads: zero drops", fmt.Sprintf("%d lost", sc.stats.Lost()), sc.stats.Lost() == 0})
+	}
+	if r.memory != nil {
+		gs = append(gs, r.memory.goal())
 	}
 	if r.svg != "" {
 		var ms float64

@@ -105,7 +105,9 @@ static __always_inline __u64 wait_site(__u32 pid, __u64 fsbase, __u32 runnable)
 	__u64 *tstate = proc ? bpf_map_lookup_elem(&py_threads, &key) : 0;
 	__u32 zero = 0;
 	struct py_scratch *b = bpf_map_lookup_elem(&py_scratch, &zero);
-	if (!proc || !tstate || !b)
+	/* A preempted uprobe program (memory.h) may be using this CPU's
+	 * py_scratch: then the fingerprint is the native part only. */
+	if (!proc || !tstate || !b || scratch_is_busy())
 		goto out;
 	struct py_offsets o = proc->off;
 	__u64 frame = 0;

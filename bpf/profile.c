@@ -3,8 +3,9 @@
 /* On-CPU sampling: a perf-event program on a software cpu-clock event per CPU.
  * Each tick that lands on a thread of a target process sends one sample with
  * its kernel, user and Python stacks to the ring buffer.
- * Off-CPU time: a tp_btf program on sched_switch (offcpu.h). Both live in one
- * object because they share the target set, the Python tables and the ring. */
+ * Off-CPU time: a tp_btf program on sched_switch (offcpu.h). Memory: uprobes
+ * on the allocation sampler's probes (memory.h). All live in one object
+ * because they share the target set, the Python tables and the ring. */
 
 #include <linux/bpf.h>
 #include <linux/bpf_perf_event.h>
@@ -18,6 +19,7 @@
 #include "sample.h"
 #include "python.h"
 #include "offcpu.h"
+#include "memory.h"
 
 char LICENSE[] SEC("license") = "GPL";
 

@@ -2,7 +2,32 @@
  * the on-CPU (perf event) and off-CPU (scheduler) programs. */
 #pragma once
 
-static __always_inline struct sample *new_sample(__u32 kind, __u32 pid, __u32 tid)
+/* Set while a uprobe program (memory.h) uses this CPU's scratch buffers.
+ * Uprobe programs run preemptible, with only migration disabled: the perf
+ * event's program can interrupt one, and sched_switch's run in the middle of
+ * one when its thread is preempted. Those then leave the scratch alone
+ * (new_sample fails) rather than overwrite a sample being built. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} scratch_busy SEC(".maps");
+
+static __always_inline int scratch_is_busy(void)
+{
+	__u32 zero = 0;
+	__u32 *busy = bpf_map_lookup_elem(&scratch_busy, &zero);
+	if (!busy || *(volatile __u32 *)busy) {
+		stat_inc(STAT_SCRATCH_BUSY);
+		return 1;
+	}
+	return 0;
+}
+
+/* The CPU's scratch sample, its header filled in; use new_sample unless the
+ * caller holds scratch_busy. */
+static __always_inline struct sample *init_sample(__u32 kind, __u32 pid, __u32 tid)
 {
 	__u32 zero = 0;
 	struct sample *s = bpf_map_lookup_elem(&scratch, &zero);
@@ -21,6 +46,13 @@ static __always_inline struct sample *new_sample(__u32 kind, __u32 pid, __u32 ti
 	s->hdr.state = 0;
 	bpf_get_current_comm(s->hdr.comm, sizeof(s->hdr.comm));
 	return s;
+}
+
+static __always_inline struct sample *new_sample(__u32 kind, __u32 pid, __u32 tid)
+{
+	if (scratch_is_busy())
+		return 0;
+	return init_sample(kind, pid, tid);
 }
 
 #define MAX_FP_FRAMES MAX_USTACK

@@ -14,10 +14,21 @@ import (
 	"time"
 
 	"github.com/bprof/bprof/pkg/agent"
+	"github.com/bprof/bprof/pkg/memory"
 	"github.com/bprof/bprof/pkg/profiler"
 )
 
 var _ agent.Source = (*profiler.Session)(nil)
+
+// agentMemory gives the agent's targets memory profiles.
+type agentMemory struct {
+	sess        *profiler.Session
+	sampleBytes int
+}
+
+func (m agentMemory) Place(pid int) (string, error) { return memory.Place(pid) }
+func (m agentMemory) Attach(pid int) error          { return m.sess.AttachMemory(pid) }
+func (m agentMemory) SampleBytes() int64            { return int64(m.sampleBytes) }
 
 // agentConfig is the command line of `bprof agent`, checked.
 type agentConfig struct {
@@ -27,6 +38,8 @@ type agentConfig struct {
 	logFormat string
 	noOffCPU  bool
 	fp        bool
+	memory    bool
+	allocSize int
 }
 
 func parseAgentFlags(args []string, stderr io.Writer) (*agentConfig, error) {
@@ -47,13 +60,19 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentConfig, error) {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	noOffCPU := fs.Bool("no-offcpu", false, "CPU only: leave out the time threads spend off the CPU (wall)")
 	fp := fs.Bool("frame-pointers", false, "walk native stacks by frame pointers only, without .eh_frame unwind tables")
+	mem := fs.Bool("memory", false, "add memory profiles (alloc_*, inuse_*): -p targets on CPython 3.14+ are attached, registered processes (bprof_client) load the sampler themselves")
+	allocBytes := fs.String("alloc-sample-bytes", "512KiB", "--memory: mean bytes allocated between two sampled allocations")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
+	}
+	allocSize, err := parseBytes(*allocBytes)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--alloc-sample-bytes: %w", err)}
 	}
 	if fs.NArg() > 0 {
 		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
-	c := &agentConfig{outputDir: *outDir, logFormat: *logFormat, noOffCPU: *noOffCPU, fp: *fp}
+	c := &agentConfig{outputDir: *outDir, logFormat: *logFormat, noOffCPU: *noOffCPU, fp: *fp, memory: *mem, allocSize: allocSize}
 	systemWide := len(*pids) == 0 && *listen == ""
 	if *outDir == "" && *url == "" {
 		return nil, usageError{errors.New("no destination: give --output-dir DIR or --upload-url URL")}
@@ -188,11 +207,15 @@ func runAgentContext(ctx context.Context, args []string, stderr io.Writer) error
 		}
 		opts.Sinks = append(opts.Sinks, py)
 	}
-	sess, err := profiler.NewSession(profiler.Options{Rate: opts.Rate, OffCPU: !c.noOffCPU, FramePointers: c.fp, Warn: func(msg string) { log.Warn(msg) }})
+	sess, err := profiler.NewSession(profiler.Options{Rate: opts.Rate, OffCPU: !c.noOffCPU, FramePointers: c.fp, Warn: func(msg string) { log.Warn(msg) },
+		Memory: c.memory, AllocSampleBytes: c.allocSize})
 	if err != nil {
 		return err
 	}
 	opts.Source = sess
+	if c.memory {
+		opts.Memory = agentMemory{sess: sess, sampleBytes: c.allocSize}
+	}
 	a, err := agent.New(opts)
 	if err != nil {
 		sess.Close()

@@ -49,8 +49,14 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	subprocs := fs.Bool("subprocesses", false, "also profile the children the targets start (fork, exec: multiprocessing, gunicorn workers), found by polling /proc every 100 ms")
 	noOffCPU := fs.Bool("no-offcpu", false, "CPU only: leave out the time threads spend off the CPU (the wall/nanoseconds type)")
 	fp := fs.Bool("frame-pointers", false, "walk native stacks by frame pointers only, without .eh_frame unwind tables (cheaper; wrong below the first frame in code built without frame pointers)")
+	mem := fs.Bool("memory", false, "also record memory profiles (alloc_objects, alloc_space, inuse_objects, inuse_space) of CPython targets: 3.14+ by remote execution, older versions only with bprof_client")
+	allocBytes := fs.String("alloc-sample-bytes", "512KiB", "--memory: mean bytes allocated between two sampled allocations (a number, or with KiB/MiB)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	sampleBytes, err := parseBytes(*allocBytes)
+	if err != nil {
+		return usageError{fmt.Errorf("--alloc-sample-bytes: %w", err)}
 	}
 	rest, command := fs.Args(), []string(nil)
 	if n := fs.ArgsLenAtDash(); n >= 0 {
@@ -95,6 +101,18 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if *mem && command != nil {
+		return usageError{errors.New("--memory attaches to running processes: start the command, then bprof record -p PID --memory (CPython 3.14+), or use bprof_client with bprof agent --memory")}
+	}
+	if *mem {
+		// Before the BPF programs load: a target memory profiles cannot
+		// reach is a one-line error at once.
+		for _, pid := range *pids {
+			if err := profiler.CheckMemory(pid); err != nil {
+				return err
+			}
+		}
+	}
 
 	// Signals are caught from here on, so a Ctrl-C while the programs load
 	// still ends bprof cleanly (with the profile of what there is).
@@ -104,7 +122,8 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	defer sig.stop()
 
 	warn := func(msg string) { fmt.Fprintf(stderr, "bprof: %s\n", msg) }
-	sess, err := profiler.NewSession(profiler.Options{Rate: *rate, OffCPU: !*noOffCPU, FramePointers: *fp, Warn: warn})
+	sess, err := profiler.NewSession(profiler.Options{Rate: *rate, OffCPU: !*noOffCPU, FramePointers: *fp, Warn: warn,
+		Memory: *mem, AllocSampleBytes: sampleBytes})
 	if err != nil {
 		return err
 	}
@@ -112,6 +131,11 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	for _, pid := range *pids {
 		if err := sess.Add(pid); err != nil {
 			return err
+		}
+		if *mem {
+			if err := sess.AttachMemory(pid); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -171,6 +195,14 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	if statErr == nil {
 		fmt.Fprintf(stderr, "bprof: lost %d (ring buffer full); stack read errors: kernel %d, user %d; Python: %d read errors, %d truncated, %d unknown threads\n",
 			st.RingFull, st.KernelStackErrors, st.UserStackErrors, st.PyReadErrors, st.PyTruncated, st.PyUnknownThreads)
+		if *mem {
+			m := sess.MemoryCounts()
+			fmt.Fprintf(stderr, "bprof: memory: sampled %d allocations, %d dropped (one every %s on average); %d frees of sampled blocks, %d sampled blocks live at the end\n",
+				m.Sampled, m.Dropped, formatBytes(sampleBytes), m.Frees, m.Live)
+			if m.Untracked > 0 {
+				fmt.Fprintf(stderr, "bprof: memory: %d sampled blocks not tracked for inuse_* (the sampler could not grow its table)\n", m.Untracked)
+			}
+		}
 		if !*fp {
 			u := sess.UnwindStats()
 			fmt.Fprintf(stderr, "bprof: native unwinding: tables for %d files (%d rows), %d without; frame-pointer steps: %d in files with no table, %d for rules bprof cannot follow\n",
@@ -228,6 +260,38 @@ const attachInterval = 20 * time.Millisecond
 
 // followInterval is how often --subprocesses looks for new children.
 const followInterval = 100 * time.Millisecond
+
+// parseBytes accepts a byte count: 524288, 512KiB, 1MiB (also K, KB, M, MB,
+// all powers of 1024).
+func parseBytes(s string) (int, error) {
+	t := strings.TrimSpace(s)
+	mult := 1
+	for _, u := range []struct {
+		suffix string
+		mult   int
+	}{{"KiB", 1 << 10}, {"KB", 1 << 10}, {"K", 1 << 10}, {"MiB", 1 << 20}, {"MB", 1 << 20}, {"M", 1 << 20}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.Atoi(t)
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("%q: want a positive number of bytes such as 524288, 512KiB or 1MiB", s)
+	}
+	return n * mult, nil
+}
+
+// formatBytes writes n as KiB or MiB when it is a whole number of them.
+func formatBytes(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
 
 // parseDuration accepts Go durations (30s, 2m, 1h30m) and plain seconds (10, 2.5).
 func parseDuration(s string) (time.Duration, error) {

@@ -45,6 +45,7 @@ type target struct {
 // op is a request to the loop goroutine.
 type op struct {
 	add    bool
+	memory bool // attach memory profiles to a target
 	pid    int
 	cfg    Target
 	result chan error
@@ -123,6 +124,11 @@ func (a *Agent) Start() error {
 		// The first period starts when sampling does, after Add: start-up
 		// (symbols, unwind tables) is no part of it.
 		a.targets[pid] = &target{pid: pid, cfg: a.opts.withDefaults(Target{}), start: time.Now(), registered: true}
+		if a.opts.Memory != nil {
+			if err := a.opts.Memory.Attach(pid); err != nil {
+				a.log.Warn("no memory profiles for this target", "pid", pid, "err", err)
+			}
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -183,6 +189,16 @@ func (a *Agent) Register(pid int, cfg Target) error {
 		return fmt.Errorf("register %d: %w", pid, err)
 	}
 	return a.do(op{add: true, pid: pid, cfg: cfg})
+}
+
+// Memory turns memory profiles of pid, a registered target, on (see
+// Options.Memory). It runs on the loop goroutine, like registrations, so it
+// never races the target's removal.
+func (a *Agent) Memory(pid int) error {
+	if a.opts.Memory == nil {
+		return errors.New("memory profiles are off")
+	}
+	return a.do(op{memory: true, pid: pid})
 }
 
 // Unregister stops profiling pid and ships its last batch at once.
@@ -247,6 +263,12 @@ func (a *Agent) untilDue() time.Duration {
 
 func (a *Agent) apply(o op) error {
 	t := a.targets[o.pid]
+	if o.memory {
+		if t == nil || !t.registered {
+			return fmt.Errorf("memory %d: not a target", o.pid)
+		}
+		return a.opts.Memory.Attach(o.pid)
+	}
 	if o.add {
 		if t != nil && t.registered {
 			t.cfg = o.cfg
@@ -339,6 +361,9 @@ func (a *Agent) ship(t *target, end time.Time, final bool) {
 		Period:          t.cfg.Period,
 		UploadTimeout:   t.cfg.UploadTimeout,
 		Profile:         p,
+	}
+	if a.opts.Memory != nil {
+		b.AllocSampleBytes = a.opts.Memory.SampleBytes()
 	}
 	p.Comments = labelComments(b.AllLabels())
 	for _, s := range a.opts.Sinks {

@@ -21,6 +21,9 @@ type Batch struct {
 	Period          time.Duration
 	UploadTimeout   time.Duration
 	Profile         *profile.Profile
+	// AllocSampleBytes is the mean number of bytes between two sampled
+	// allocations when the profile has memory types (else 0).
+	AllocSampleBytes int64
 }
 
 // Reserved label keys: the agent sets them on every batch, users may not.

@@ -12,11 +12,13 @@ import (
 // maxMessage bounds one registration message (a JSON line).
 const maxMessage = 64 << 10
 
-// request is one registration message: {"op":"start",...} or {"op":"stop"}.
+// request is one registration message: {"op":"start",...}, {"op":"memory"}
+// or {"op":"stop"}.
 type request struct {
 	Op     string
 	PID    int // 0 when the message names none
 	Target Target
+	Error  string // "memory": the client's error
 }
 
 // wireRequest is the JSON form. Times are in seconds.
@@ -27,12 +29,23 @@ type wireRequest struct {
 	Period          *float64          `json:"period"`
 	UploadTimeout   *float64          `json:"upload_timeout"`
 	Labels          map[string]string `json:"labels"`
+	Error           string            `json:"error"` // "memory": why the client could not load the sampler
 }
 
 // reply is the agent's answer, one JSON line.
 type reply struct {
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
+	// Answering "start" when the agent records memory profiles: where the
+	// allocation sampler is for the client to load, or why it is not.
+	Memory      *memoryOffer `json:"memory,omitempty"`
+	MemoryError string       `json:"memory_error,omitempty"`
+}
+
+// memoryOffer tells a client to load the allocation sampler, then say
+// {"op":"memory"} (or {"op":"memory","error":"..."} if it could not).
+type memoryOffer struct {
+	Library string `json:"library"`
 }
 
 // parseRequest decodes one registration message. Unknown fields are ignored,
@@ -60,9 +73,15 @@ func parseRequest(line []byte) (request, error) {
 	switch w.Op {
 	case "stop":
 		return r, nil
+	case "memory":
+		if len(w.Error) > 1024 {
+			w.Error = w.Error[:1024]
+		}
+		r.Error = w.Error
+		return r, nil
 	case "start":
 	default:
-		return request{}, fmt.Errorf("op %q: want \"start\" or \"stop\"", w.Op)
+		return request{}, fmt.Errorf("op %q: want \"start\", \"memory\" or \"stop\"", w.Op)
 	}
 	var err error
 	r.Target.ApplicationName = w.ApplicationName

@@ -46,6 +46,25 @@ type Options struct {
 	// owned by ListenGroup when that is set.
 	Listen      string
 	ListenGroup string
+
+	// Memory, when set, adds memory profiles: the PIDs are attached from
+	// the start, and registered processes are offered the allocation sampler
+	// to load (docs/AGENT.md). System-wide targets get none.
+	Memory Memory
+}
+
+// Memory is how the agent gives a target memory profiles; cmd/bprof wires
+// pkg/memory and the profiler's Session.
+type Memory interface {
+	// Place puts the allocation sampler where process pid can load it and
+	// returns its path as pid sees it.
+	Place(pid int) (string, error)
+	// Attach turns memory profiles of pid, a target, on: with the sampler it
+	// loaded, else by loading one (CPython 3.14+).
+	Attach(pid int) error
+	// SampleBytes is the mean number of bytes between two sampled
+	// allocations: the period of memory profiles.
+	SampleBytes() int64
 }
 
 // Target is how one process is profiled.

@@ -34,7 +34,8 @@ type PyroscopeOptions struct {
 
 // PyroscopeSink uploads batches to a Pyroscope server's /ingest endpoint. A
 // batch with a wall/nanoseconds type is sent as two uploads, CPU and wall,
-// because the server files a whole pprof under `wall` when it has that type.
+// because the server files a whole pprof under `wall` when it has that type;
+// memory types go as a third, shaped like a Go heap profile.
 //
 // Every upload goes through the spool and is delivered from one goroutine, in
 // order. A 4xx answer (but 408 and 429) drops the upload; a 5xx, a transport
@@ -288,10 +289,67 @@ func uploadsOf(b *Batch) ([]*upload, error) {
 			PeriodNs: int64(b.Period), Timeout: int64(b.UploadTimeout), Body: body.Bytes(),
 		})
 	}
+	// Memory goes as Go heap profiles do: one pprof with the four types and
+	// period space/bytes, which the server files as memory:alloc_objects,
+	// memory:alloc_space, memory:inuse_objects and memory:inuse_space.
+	if p := selectMemory(b.Profile, b.AllocSampleBytes); p != nil {
+		var body bytes.Buffer
+		if err := p.Write(&body); err != nil {
+			return nil, fmt.Errorf("encode memory profile: %w", err)
+		}
+		ups = append(ups, &upload{
+			App: b.ApplicationName, PID: b.PID, Kind: "memory", Name: name,
+			From: b.Start.Unix(), Until: b.End.Unix(), Samples: int64(len(p.Sample)),
+			PeriodNs: int64(b.Period), Timeout: int64(b.UploadTimeout), Body: body.Bytes(),
+		})
+	}
 	if len(ups) == 0 {
 		return nil, fmt.Errorf("batch of %s: no cpu or wall sample type", b.ApplicationName)
 	}
 	return ups, nil
+}
+
+// memoryTypes are the sample types of a memory profile (export.MemoryTypes).
+var memoryTypes = []string{"alloc_objects", "alloc_space", "inuse_objects", "inuse_space"}
+
+// selectMemory returns a copy of p with only the memory sample types and
+// the samples with a memory value, as a Go heap profile: period type
+// space/bytes, the period the mean sampling interval. Nil when p has no
+// memory types or no memory sample.
+func selectMemory(p *profile.Profile, period int64) *profile.Profile {
+	idx := make([]int, len(memoryTypes))
+	for i, t := range memoryTypes {
+		if idx[i] = valueIndex(p, t); idx[i] < 0 {
+			return nil
+		}
+	}
+	q := p.Copy()
+	q.SampleType = nil
+	for _, i := range idx {
+		q.SampleType = append(q.SampleType, p.SampleType[i])
+	}
+	samples := q.Sample[:0]
+	for _, s := range q.Sample {
+		vals := make([]int64, len(idx))
+		any := false
+		for j, i := range idx {
+			vals[j] = s.Value[i]
+			any = any || vals[j] != 0
+		}
+		if !any {
+			continue
+		}
+		s.Value = vals
+		samples = append(samples, s)
+	}
+	if len(samples) == 0 {
+		return nil
+	}
+	q.Sample = samples
+	q.DefaultSampleType = "inuse_space"
+	q.PeriodType = &profile.ValueType{Type: "space", Unit: "bytes"}
+	q.Period = period
+	return q.Compact()
 }
 
 // selectTypes returns a copy of p keeping the sample types named in types, in

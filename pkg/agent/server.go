@@ -153,16 +153,17 @@ func (s *server) serve(c *net.UnixConn) {
 			}
 			return
 		}
-		if err := s.handle(pid, line, &registered); err != nil {
+		ans := reply{OK: true}
+		if err := s.handle(pid, line, &registered, &ans); err != nil {
 			s.a.log.Warn("registration request refused", "peer_pid", pid, "err", err)
 			enc.Encode(reply{Error: err.Error()})
 			continue
 		}
-		enc.Encode(reply{OK: true})
+		enc.Encode(ans)
 	}
 }
 
-func (s *server) handle(pid int, line []byte, registered *bool) error {
+func (s *server) handle(pid int, line []byte, registered *bool, ans *reply) error {
 	req, err := parseRequest(line)
 	if err != nil {
 		return err
@@ -177,6 +178,31 @@ func (s *server) handle(pid int, line []byte, registered *bool) error {
 		}
 		*registered = true
 		s.a.log.Info("process registered", "pid", pid, "application", req.Target.ApplicationName)
+		if m := s.a.opts.Memory; m != nil {
+			// Memory profiles: the client loads the sampler from here and
+			// says so with {"op":"memory"}.
+			if lib, err := m.Place(pid); err != nil {
+				s.a.log.Warn("no memory profiles for this process", "pid", pid, "err", err)
+				ans.MemoryError = err.Error()
+			} else {
+				ans.Memory = &memoryOffer{Library: lib}
+			}
+		}
+	case "memory":
+		if !*registered {
+			return errors.New("memory: this process is not registered")
+		}
+		if s.a.opts.Memory == nil {
+			return errors.New("memory: the agent does not record memory profiles (bprof agent --memory)")
+		}
+		if req.Error != "" {
+			s.a.log.Warn("no memory profiles for this process: it could not load the sampler", "pid", pid, "err", req.Error)
+			return nil
+		}
+		if err := s.a.Memory(pid); err != nil {
+			return err
+		}
+		s.a.log.Info("memory profiles on", "pid", pid)
 	case "stop":
 		if !*registered {
 			return errors.New("stop: this process is not registered")

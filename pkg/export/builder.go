@@ -21,7 +21,18 @@ const (
 type Options struct {
 	Rate int  // sampling frequency in Hz: one on-CPU sample stands for 1e9/Rate ns
 	Wall bool // add the wall/nanoseconds sample type
+	// Memory adds the memory sample types after the others (MemoryTypes).
+	Memory bool
 }
+
+// MemoryTypes are the memory profile's sample types, with the names and
+// units of Go heap profiles so that pprof, Pyroscope and Grafana read them the
+// same way. Their values are estimates of the true totals, already scaled
+// (docs/CONVENTIONS.md): nothing downstream may scale them again.
+var MemoryTypes = []string{"alloc_objects", "alloc_space", "inuse_objects", "inuse_space"}
+
+// MemoryUnits are the units of MemoryTypes.
+var MemoryUnits = []string{"count", "bytes", "count", "bytes"}
 
 // Labels are what a sample is attributed to besides its stack.
 type Labels struct {
@@ -31,14 +42,19 @@ type Labels struct {
 	State      string // off-CPU samples: "sleep" or "runqueue"
 }
 
-// Values of one sample; Count is the number of samples it stands for.
+// Values of one sample; Count is the number of samples it stands for. The
+// memory values are estimates of the true totals (allocations and bytes).
 type Values struct {
 	Count, CPU, Wall int64
+
+	AllocObjects, AllocSpace int64 // allocated during the profile's span
+	InuseObjects, InuseSpace int64 // live at its end
 }
 
 // Builder accumulates samples into one profile. It is not safe for concurrent use.
 type Builder struct {
 	opts    Options
+	mem     int // index of the first memory value, when Options.Memory
 	p       *profile.Profile
 	mapping map[string]*profile.Mapping // by Module identity, or a kind's pseudo file
 	modules map[*symbolize.Module]*profile.Mapping
@@ -90,8 +106,15 @@ func NewBuilder(opts Options) *Builder {
 	if opts.Wall {
 		p.SampleType = append(p.SampleType, &profile.ValueType{Type: "wall", Unit: "nanoseconds"})
 	}
+	mem := len(p.SampleType)
+	if opts.Memory {
+		for i, t := range MemoryTypes {
+			p.SampleType = append(p.SampleType, &profile.ValueType{Type: t, Unit: MemoryUnits[i]})
+		}
+	}
 	return &Builder{
 		opts:    opts,
+		mem:     mem,
 		p:       p,
 		mapping: map[string]*profile.Mapping{},
 		modules: map[*symbolize.Module]*profile.Mapping{},
@@ -257,6 +280,12 @@ func (b *Builder) addLocations(l Labels, v Values) *profile.Sample {
 	s.Value[1] += v.CPU
 	if b.opts.Wall {
 		s.Value[2] += v.Wall
+	}
+	if b.opts.Memory {
+		s.Value[b.mem] += v.AllocObjects
+		s.Value[b.mem+1] += v.AllocSpace
+		s.Value[b.mem+2] += v.InuseObjects
+		s.Value[b.mem+3] += v.InuseSpace
 	}
 	return s
 }

@@ -267,3 +267,9 @@ func runTime(procs []*testenv.Process) time.Duration {
 	}
 	return sum
 }
+
+// startScriptProc is startScript (the memory tests' name for it).
+func startScriptProc(t *testing.T, py interpreter, script string, args ...string) *testenv.Process {
+	t.Helper()
+	return startScript(t, py, script, args...)
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bprof/bprof/pkg/export"
+	"github.com/bprof/bprof/pkg/memory"
 	"github.com/bprof/bprof/pkg/process"
 	"github.com/bprof/bprof/pkg/sampler"
 	"github.com/bprof/bprof/pkg/symbolize"
@@ -30,6 +31,12 @@ type Options struct {
 	// unwind tables built from each file's .eh_frame: cheaper, and wrong
 	// below the first frame in code built without frame pointers.
 	FramePointers bool
+	// Memory adds the memory sample types (alloc_objects, alloc_space,
+	// inuse_objects, inuse_space) for targets given to AttachMemory.
+	Memory bool
+	// AllocSampleBytes is the mean number of bytes between two sampled
+	// allocations; 0 means memory.DefaultSampleBytes (512 KiB).
+	AllocSampleBytes int
 }
 
 // Session is one running profiler over a set of target processes.
@@ -59,6 +66,12 @@ type Session struct {
 	late     map[threadKey]*lateThread // new threads' blocked Python stacks (late.go)
 	stopped  time.Time                 // when Run stopped sampling: the end of the last profile
 
+	mem        map[int]*memTarget // targets with memory profiles on, by PID
+	heap       *memory.Heap       // their sampled blocks still live; nil without Options.Memory
+	memCounts  MemoryCounts
+	memGone    MemoryCounts // Sampled and Untracked of the samplers detached
+	memRemoved map[int]bool // detached since the last Cut: their blocks go after it
+
 	flushMu  sync.Mutex    // one flush at a time: Cut's or the end of Run's
 	flushed  chan struct{} // the reader got to the end of a Cut's flush
 	running  atomic.Bool
@@ -87,11 +100,17 @@ func NewSession(opts Options) (*Session, error) {
 	if opts.Warn == nil {
 		opts.Warn = func(string) {}
 	}
+	if opts.AllocSampleBytes == 0 {
+		opts.AllocSampleBytes = memory.DefaultSampleBytes
+	}
+	if opts.AllocSampleBytes < 1 {
+		return nil, fmt.Errorf("allocation sample size %d bytes: must be positive", opts.AllocSampleBytes)
+	}
 	kernel, err := symbolize.NewKernel()
 	if err != nil {
 		return nil, err
 	}
-	smp, err := sampler.New(sampler.Config{Rate: opts.Rate, OffCPU: opts.OffCPU})
+	smp, err := sampler.New(sampler.Config{Rate: opts.Rate, OffCPU: opts.OffCPU, Memory: opts.Memory})
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +131,10 @@ func NewSession(opts Options) (*Session, error) {
 		waits:   map[waitKey]*waitStack{},
 		late:    map[threadKey]*lateThread{},
 	}
+	s.mem, s.memRemoved = map[int]*memTarget{}, map[int]bool{}
+	if opts.Memory {
+		s.heap = memory.NewHeap()
+	}
 	if !opts.FramePointers {
 		s.unwind = newUnwinder(smp, cache, opts.Warn)
 		s.unwind.onRefresh = s.reattachPython
@@ -125,7 +148,7 @@ func NewSession(opts Options) (*Session, error) {
 }
 
 func (s *Session) newBuilder() *export.Builder {
-	return export.NewBuilder(export.Options{Rate: s.opts.Rate, Wall: s.opts.OffCPU})
+	return export.NewBuilder(export.Options{Rate: s.opts.Rate, Wall: s.opts.OffCPU, Memory: s.opts.Memory})
 }
 
 // Add starts profiling process pid. A CPython process gets its Python frames
@@ -232,6 +255,7 @@ func (s *Session) Remove(pid int) error {
 	delete(s.targets, pid)
 	s.mu.Unlock()
 	s.forgetThreads(pid)
+	s.detachMemory(pid)
 	s.python.Forget(pid)
 	s.native.Forget(pid)
 	err := s.sampler.RemoveTarget(pid)
@@ -269,6 +293,7 @@ func (s *Session) Run(ctx context.Context) error {
 		pids = append(pids, pid)
 	}
 	s.mu.Unlock()
+	s.stopMemory(pids)
 	now, wall := clock()
 	s.sampler.StopTargets(pids)
 	defer func() {
@@ -327,6 +352,24 @@ func (s *Session) handle(smp *sampler.Sample) {
 		}
 		return
 	case sampler.KindCPU:
+	case sampler.KindAlloc:
+		if s.heap == nil {
+			return
+		}
+		s.trimSampler(smp)
+		frames := s.symbolize(smp)
+		s.mu.Lock()
+		s.addAlloc(smp, frames)
+		s.mu.Unlock()
+		return
+	case sampler.KindFree:
+		if s.heap == nil {
+			return
+		}
+		s.mu.Lock()
+		s.addFree(smp)
+		s.mu.Unlock()
+		return
 	default:
 		return
 	}
@@ -415,6 +458,7 @@ func (s *Session) watchTargets(ctx context.Context, cancel func()) {
 		}
 		s.retryNames()
 		s.readLateStacks()
+		s.refreshMemory()
 		s.mu.Lock()
 		alive := 0
 		for _, tg := range s.targets {
@@ -463,6 +507,7 @@ func (s *Session) Cut() (p *profile.Profile, start, end time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, start := s.builder, s.start
+	s.addInuse(b)
 	s.builder, s.start = s.newBuilder(), end
 	return b.Profile(start, end), start, end
 }
@@ -477,8 +522,20 @@ func (s *Session) Counts() Counts {
 // Stats returns the BPF programs' counters.
 func (s *Session) Stats() (sampler.Stats, error) { return s.sampler.Stats() }
 
-// Close detaches and unloads everything.
-func (s *Session) Close() error { return s.sampler.Close() }
+// Close detaches and unloads everything, and turns the targets' allocation
+// samplers off (they stay loaded, passing allocations through).
+func (s *Session) Close() error {
+	s.mu.Lock()
+	var pids []int
+	for pid := range s.mem {
+		pids = append(pids, pid)
+	}
+	s.mu.Unlock()
+	for _, pid := range pids {
+		s.detachMemory(pid)
+	}
+	return s.sampler.Close()
+}
 
 // UnwindStats says how many files have unwind tables loaded.
 func (s *Session) UnwindStats() UnwindStats {

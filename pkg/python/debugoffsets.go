@@ -13,9 +13,9 @@ type debugSection struct {
 	fields []string
 }
 
-// debugLayouts lists the members of _Py_DebugOffsets up to unicode_object,
-// per minor version, from CPython's Include/internal/pycore_runtime.h (3.13)
-// and pycore_debug_offsets.h (3.14). The struct is stable only within a minor
+// debugLayouts lists the members of _Py_DebugOffsets up to unicode_object
+// (3.13) or debugger_support (3.14), per minor version, from CPython's
+// Include/internal/pycore_runtime.h (3.13) and pycore_debug_offsets.h (3.14). The struct is stable only within a minor
 // version. Read only.
 var debugLayouts = map[int][]debugSection{
 	13: {
@@ -60,6 +60,13 @@ var debugLayouts = map[int][]debugSection{
 		{"long_object", []string{"size", "lv_tag", "ob_digit"}},
 		{"bytes_object", []string{"size", "ob_size", "ob_sval"}},
 		{"unicode_object", []string{"size", "state", "length", "asciiobject_size"}},
+		// PEP 768's fields (remote.go): the sections between are there
+		// only to find them.
+		{"gc", []string{"size", "collecting"}},
+		{"gen_object", []string{"size", "gi_name", "gi_iframe", "gi_frame_state"}},
+		{"llist_node", []string{"next", "prev"}},
+		{"debugger_support", []string{"eval_breaker", "remote_debugger_support", "remote_debugging_enabled",
+			"debugger_pending_call", "debugger_script_path", "debugger_script_path_size"}},
 	},
 }
 

@@ -107,6 +107,8 @@ type profileSampleHdr struct {
 	State     uint32
 	Pad       uint32
 	Comm      [16]int8
+	Addr      uint64
+	Size      uint64
 }
 
 type profileUnwindMap struct {
@@ -167,6 +169,7 @@ const (
 	profileMapRowCache       = "row_cache"
 	profileMapSamples        = "samples"
 	profileMapScratch        = "scratch"
+	profileMapScratchBusy    = "scratch_busy"
 	profileMapStats          = "stats"
 	profileMapTargets        = "targets"
 	profileMapUnwindProcs    = "unwind_procs"
@@ -174,7 +177,9 @@ const (
 	profileMapUnwindScratch  = "unwind_scratch"
 	profileMapWaitStacks     = "wait_stacks"
 	profileMapWaitTotals     = "wait_totals"
+	profileProgBprofAlloc    = "bprof_alloc"
 	profileProgBprofCpu      = "bprof_cpu"
+	profileProgBprofFree     = "bprof_free"
 	profileProgBprofSwitch   = "bprof_switch"
 	profileVarCaptureEveryNs = "capture_every_ns"
 )
@@ -221,7 +226,9 @@ type profileSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type profileProgramSpecs struct {
+	BprofAlloc  *ebpf.ProgramSpec `ebpf:"bprof_alloc"`
 	BprofCpu    *ebpf.ProgramSpec `ebpf:"bprof_cpu"`
+	BprofFree   *ebpf.ProgramSpec `ebpf:"bprof_free"`
 	BprofSwitch *ebpf.ProgramSpec `ebpf:"bprof_switch"`
 }
 
@@ -238,6 +245,7 @@ type profileMapSpecs struct {
 	RowCache      *ebpf.MapSpec `ebpf:"row_cache"`
 	Samples       *ebpf.MapSpec `ebpf:"samples"`
 	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
+	ScratchBusy   *ebpf.MapSpec `ebpf:"scratch_busy"`
 	Stats         *ebpf.MapSpec `ebpf:"stats"`
 	Targets       *ebpf.MapSpec `ebpf:"targets"`
 	UnwindProcs   *ebpf.MapSpec `ebpf:"unwind_procs"`
@@ -283,6 +291,7 @@ type profileMaps struct {
 	RowCache      *ebpf.Map `ebpf:"row_cache"`
 	Samples       *ebpf.Map `ebpf:"samples"`
 	Scratch       *ebpf.Map `ebpf:"scratch"`
+	ScratchBusy   *ebpf.Map `ebpf:"scratch_busy"`
 	Stats         *ebpf.Map `ebpf:"stats"`
 	Targets       *ebpf.Map `ebpf:"targets"`
 	UnwindProcs   *ebpf.Map `ebpf:"unwind_procs"`
@@ -303,6 +312,7 @@ func (m *profileMaps) Close() error {
 		m.RowCache,
 		m.Samples,
 		m.Scratch,
+		m.ScratchBusy,
 		m.Stats,
 		m.Targets,
 		m.UnwindProcs,
@@ -324,13 +334,17 @@ type profileVariables struct {
 //
 // It can be passed to loadProfileObjects or ebpf.CollectionSpec.LoadAndAssign.
 type profilePrograms struct {
+	BprofAlloc  *ebpf.Program `ebpf:"bprof_alloc"`
 	BprofCpu    *ebpf.Program `ebpf:"bprof_cpu"`
+	BprofFree   *ebpf.Program `ebpf:"bprof_free"`
 	BprofSwitch *ebpf.Program `ebpf:"bprof_switch"`
 }
 
 func (p *profilePrograms) Close() error {
 	return _ProfileClose(
+		p.BprofAlloc,
 		p.BprofCpu,
+		p.BprofFree,
 		p.BprofSwitch,
 	)
 }

@@ -16,7 +16,13 @@ const (
 	KindOffCPU      Kind = 2 // a finished off-CPU interval
 	KindNeedThreads Kind = 3 // a Python target ran a thread whose state is unknown
 	KindNeedMaps    Kind = 4 // a target ran code outside every mapping the sampler knows of it
+	KindAlloc       Kind = 5 // a sampled allocation: Addr, Size, Value (its weight in bytes), user and Python stacks
+	KindFree        Kind = 6 // the free of a sampled allocation: Addr only
 )
+
+// AllocTracked is set in State of a KindAlloc sample whose block the
+// allocation sampler tracks: a KindFree will come when it is freed.
+const AllocTracked = 1
 
 // Flags carry what the BPF program could not do for a sample.
 type Flags uint16
@@ -43,12 +49,14 @@ func FrameAddr(w uint64) uint64 { return w & (1<<56 - 1) }
 type Sample struct {
 	Kind   Kind
 	Time   uint64 // CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns)
-	Value  uint64 // KindOffCPU: nanoseconds off CPU
+	Value  uint64 // KindOffCPU: nanoseconds off CPU; KindAlloc: the bytes the sample stands for
 	FSBase uint64 // the thread pointer: pthread_self(), PyThreadState.thread_id
 	PID    int    // process ID in the host's PID namespace
 	TID    int
 	CPU    int
-	State  uint32 // KindOffCPU: 0 sleep, 1 runqueue
+	State  uint32 // KindOffCPU: 0 sleep, 1 runqueue; KindAlloc: AllocTracked or 0
+	Addr   uint64 // KindAlloc, KindFree: the block's address
+	Size   uint64 // KindAlloc: the block's size in bytes
 	Flags  Flags
 	Comm   string
 	Kernel []uint64
@@ -57,7 +65,7 @@ type Sample struct {
 }
 
 const (
-	hdrSize     = 72
+	hdrSize     = 88
 	pyWords     = 3
 	pyEntry     = 1 << 32 // PYFRAME_ENTRY
 	maxDataWord = 127 + 127 + 128*pyWords
@@ -90,6 +98,8 @@ func Decode(raw []byte) (Sample, error) {
 		}
 	}
 	s.Comm = string(comm)
+	s.Addr = le.Uint64(raw[72:])
+	s.Size = le.Uint64(raw[80:])
 
 	words := klen + ulen + plen*pyWords
 	if words > maxDataWord {
@@ -97,7 +107,8 @@ func Decode(raw []byte) (Sample, error) {
 	}
 	data := raw[hdrSize:]
 	if len(data) < words*8 {
-		return s, fmt.Errorf("decode sample: %d bytes of stacks, header says %d", len(data), words*8)
+		return s, fmt.Errorf("decode sample: %d bytes of stacks, header says %d (kind %d: %d kernel, %d user, %d Python frames)",
+			len(data), words*8, s.Kind, klen, ulen, plen)
 	}
 	word := func(i int) uint64 { return le.Uint64(data[i*8:]) }
 	if klen > 0 {

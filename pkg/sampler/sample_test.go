@@ -3,6 +3,7 @@ package sampler
 import (
 	"encoding/binary"
 	"testing"
+	"unsafe"
 )
 
 func FuzzDecode(f *testing.F) {
@@ -37,6 +38,8 @@ func TestDecode(t *testing.T) {
 	le.PutUint16(rec[42:], 1)
 	le.PutUint16(rec[44:], 1)
 	copy(rec[56:], "worker")
+	le.PutUint64(rec[72:], 0x7f0012345670) // addr
+	le.PutUint64(rec[80:], 1000)           // size
 	le.PutUint64(rec[hdrSize:], 0xffffffff81000000)
 	le.PutUint64(rec[hdrSize+8:], 0x401000)
 	le.PutUint64(rec[hdrSize+16:], 0x7f00dead0000)
@@ -48,6 +51,12 @@ func TestDecode(t *testing.T) {
 	}
 	if s.PID != 42 || s.TID != 43 || s.Kind != KindOffCPU || s.Value != 5000 || s.Comm != "worker" {
 		t.Errorf("header: %+v", s)
+	}
+	if s.Addr != 0x7f0012345670 || s.Size != 1000 {
+		t.Errorf("addr, size: %#x %d", s.Addr, s.Size)
+	}
+	if got := int(unsafe.Sizeof(profileSampleHdr{})); got != hdrSize {
+		t.Errorf("struct sample_hdr is %d bytes, Decode reads %d", got, hdrSize)
 	}
 	if len(s.Kernel) != 1 || s.Kernel[0] != 0xffffffff81000000 || len(s.User) != 1 || s.User[0] != 0x401000 {
 		t.Errorf("stacks: %x %x", s.Kernel, s.User)

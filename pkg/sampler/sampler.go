@@ -29,6 +29,9 @@ type Config struct {
 	// UnwindRows is how many unwind-table rows (8 bytes each, kernel memory)
 	// all loaded files may use together; 0 means DefaultUnwindRows.
 	UnwindRows int
+	// Memory loads the uprobe programs of memory profiles (KindAlloc,
+	// KindFree); AttachAllocProbes attaches them to a target's sampler.
+	Memory bool
 }
 
 // DefaultUnwindRows holds the tables of a Python process with its usual
@@ -65,6 +68,8 @@ type Sampler struct {
 	rec       ringbuf.Record
 	rowsMu    sync.Mutex
 	rows      *rowAlloc // runs of unwind_rows in use; guarded by rowsMu
+	memMu     sync.Mutex
+	mem       map[int][]link.Link // uprobes on each target's allocation sampler; guarded by memMu
 }
 
 // New loads the BPF programs and starts sampling on every online CPU. Nothing
@@ -98,8 +103,8 @@ func New(cfg Config) (*Sampler, error) {
 		return nil, fmt.Errorf("unwind table size %d rows out of range: use 1 to %d", cfg.UnwindRows, 1<<24)
 	}
 	spec.Maps["unwind_rows"].MaxEntries = uint32(cfg.UnwindRows)
-	s := &Sampler{cfg: cfg, oncpuSeen: map[uint32]uint64{}, rows: newRowAlloc(uint32(cfg.UnwindRows))}
-	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
+	s := &Sampler{cfg: cfg, oncpuSeen: map[uint32]uint64{}, rows: newRowAlloc(uint32(cfg.UnwindRows)), mem: map[int][]link.Link{}}
+	if err := s.load(spec); err != nil {
 		return nil, loadError(err)
 	}
 	s.reader, err = ringbuf.NewReader(s.objs.Samples)
@@ -166,6 +171,7 @@ func (s *Sampler) Close() error {
 		errs = append(errs, s.sched.Close())
 		s.sched = nil
 	}
+	errs = append(errs, s.detachAllAllocProbes())
 	if s.reader != nil {
 		errs = append(errs, s.reader.Close())
 	}

@@ -28,6 +28,10 @@ type Stats struct {
 	UnwindTruncated   uint64 // native walks stopped by the frame limit
 	MapsRefreshes     uint64 // requests to user space to re-read a target's mappings
 	SwitchUnseen      uint64 // switches of target threads the tracepoint never showed (found and split by run time)
+	Allocs            uint64 // sampled allocations seen (memory profiles)
+	Frees             uint64 // frees of sampled allocations seen
+	MemLost           uint64 // of those, not delivered: ring buffer full (also in RingFull) or scratch busy
+	ScratchBusy       uint64 // samples not taken: a preempted memory program held the CPU's scratch
 }
 
 // Lost is the number of samples taken but not delivered.
@@ -41,6 +45,7 @@ func (s *Sampler) Stats() (Stats, error) {
 		&st.PyReadErrors, &st.PyTruncated, &st.PyUnknownThreads, &st.ThreadRefreshes,
 		&st.OffCPULost, &st.Switches, &st.OffCPUNoSlot, &st.WaitCached, &st.WaitCaptured, &st.WaitUncaptured,
 		&st.UnwindNoTable, &st.UnwindNoMapping, &st.UnwindUnsupported, &st.UnwindTruncated, &st.MapsRefreshes, &st.SwitchUnseen,
+		&st.Allocs, &st.Frees, &st.MemLost, &st.ScratchBusy,
 	}
 	if int(s.objs.Stats.MaxEntries()) != len(fields) {
 		return st, fmt.Errorf("read stats: BPF has %d counters, Go knows %d", s.objs.Stats.MaxEntries(), len(fields))
@@ -62,7 +67,11 @@ func (s *Sampler) Stats() (Stats, error) {
 // (sysctl kernel.bpf_stats_enabled=1, or ebpf.EnableStats).
 func (s *Sampler) ProgramStats() (map[string]*ebpf.ProgramStats, error) {
 	out := map[string]*ebpf.ProgramStats{}
-	for name, p := range map[string]*ebpf.Program{"bprof_cpu": s.objs.BprofCpu, "bprof_switch": s.objs.BprofSwitch} {
+	progs := map[string]*ebpf.Program{"bprof_cpu": s.objs.BprofCpu, "bprof_switch": s.objs.BprofSwitch}
+	if s.objs.BprofAlloc != nil {
+		progs["bprof_alloc"], progs["bprof_free"] = s.objs.BprofAlloc, s.objs.BprofFree
+	}
+	for name, p := range progs {
 		st, err := p.Stats()
 		if err != nil {
 			return nil, fmt.Errorf("read run time of %s: %w", name, err)

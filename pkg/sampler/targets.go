@@ -28,6 +28,7 @@ func (s *Sampler) RemoveTarget(pid int) error {
 	errs = append(errs, s.SetPythonThreads(pid, nil))
 	errs = append(errs, s.forgetOffCPU(pid))
 	errs = append(errs, s.forgetUnwind(pid))
+	errs = append(errs, s.DetachAllocProbes(pid))
 	return errors.Join(errs...)
 }
 

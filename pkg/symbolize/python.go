@@ -130,6 +130,14 @@ func (p *Python) Threads(pid int) (map[uint64]uint64, error) {
 	return m, nil
 }
 
+// Interpreter returns the CPython attached in pid, or nil.
+func (p *Python) Interpreter(pid int) *python.Interpreter {
+	if pp := p.proc(pid); pp != nil {
+		return pp.interp
+	}
+	return nil
+}
+
 // Attached reports whether pid is an attached CPython.
 func (p *Python) Attached(pid int) bool { return p.proc(pid) != nil }
 

@@ -16,6 +16,13 @@ process: the agent identifies the caller by the socket's peer credentials.
 The connection stays open until stop(); if the process exits first, the
 agent notices the closed connection and ships the last batch anyway.
 
+When the agent records memory profiles (``bprof agent --memory``), start()
+also loads the allocation sampler the agent hands over (a small shared
+library, with ctypes) so that allocations are sampled inside this process;
+stop() turns sampling off again. Pass ``memory=False`` to decline. A sampler
+that cannot be loaded is a warning (warnings.warn), not an error: CPU and
+wall profiles go on.
+
 The protocol is one JSON line per request and per answer; see docs/AGENT.md.
 """
 
@@ -23,6 +30,7 @@ import json
 import os
 import socket
 import threading
+import warnings
 
 __all__ = ["Profiler", "ProfilerError"]
 
@@ -45,10 +53,12 @@ class Profiler(object):
     labels: a dict of str to str added to every batch.
     socket_path: the agent's registration socket.
     timeout: seconds to wait for the agent to answer.
+    memory: load the allocation sampler when the agent offers it (it does
+        when it runs with --memory).
     """
 
     def __init__(self, application_name=None, period=45, upload_timeout=10,
-                 labels=None, socket_path=None, timeout=5.0):
+                 labels=None, socket_path=None, timeout=5.0, memory=True):
         if socket_path is None:
             socket_path = os.environ.get("BPROF_SOCKET", DEFAULT_SOCKET)
         self.application_name = application_name
@@ -57,6 +67,8 @@ class Profiler(object):
         self.labels = dict(labels or {})
         self.socket_path = socket_path
         self.timeout = timeout
+        self.memory = memory
+        self._sampling = False  # this process's allocation sampler is on for us
         self._sock = None
         self._file = None
         self._pid = None
@@ -89,10 +101,35 @@ class Profiler(object):
             self._file = sock.makefile("rb")
             self._pid = os.getpid()
             try:
-                self._request(msg)
+                ans = self._request(msg)
             except Exception:
                 self._forget()
                 raise
+            self._start_memory(ans)
+
+    def _start_memory(self, ans):
+        # Memory profiles: load the sampler the agent offers, then tell it so
+        # (it attaches its probes and turns sampling on). Failures only warn.
+        if ans.get("memory_error"):
+            warnings.warn("bprof: no memory profiles: %s" % ans["memory_error"], RuntimeWarning, stacklevel=3)
+        offer = ans.get("memory")
+        if not isinstance(offer, dict) or not self.memory:
+            return
+        from . import _alloc
+        try:
+            _alloc.load(str(offer.get("library")))
+        except Exception as e:
+            warnings.warn("bprof: no memory profiles: %s" % (e,), RuntimeWarning, stacklevel=3)
+            try:
+                self._request({"op": "memory", "error": str(e)})
+            except ProfilerError:
+                pass
+            return
+        try:
+            self._request({"op": "memory"})
+            self._sampling = True
+        except ProfilerError as e:
+            warnings.warn("bprof: no memory profiles: %s" % (e,), RuntimeWarning, stacklevel=3)
 
     def stop(self):
         """Unregister: the agent ships this process's last batch now.
@@ -106,6 +143,10 @@ class Profiler(object):
             if self._pid != os.getpid():
                 self._forget()
                 return
+            if self._sampling:
+                from . import _alloc
+                _alloc.disable()
+                self._sampling = False
             try:
                 self._request({"op": "stop"})
             finally:
@@ -135,6 +176,7 @@ class Profiler(object):
         if not isinstance(ans, dict) or not ans.get("ok"):
             err = ans.get("error") if isinstance(ans, dict) else None
             raise ProfilerError("bprof agent refused %s: %s" % (msg.get("op"), err or "no reason given"))
+        return ans
 
     def _forget(self):
         # Close our end without telling the agent (a forked child must not
@@ -150,3 +192,4 @@ class Profiler(object):
             except Exception:
                 pass
         self._sock = self._file = self._pid = None
+        self._sampling = False

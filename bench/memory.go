@@ -1,0 +1,196 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/bprof/bprof/pkg/memory"
+)
+
+// memoryConfigs are the configurations of the memory overhead table; ""
+// is the control, the workload as it is.
+var memoryConfigs = []string{"", "sampler on, no bprof", "bprof record --memory", "tracemalloc"}
+
+type memoryResult struct {
+	rounds, iterations int
+	python, workload   string
+	wall, cpu          map[string][]float64
+	sampled            []uint64 // allocations bprof sampled, per round
+}
+
+// memoryOverhead times a fixed allocation-heavy workload (pyenv's CPython,
+// loading the sampler as bprof_client does) with no memory profiling, with
+// the sampler sampling but nothing attached, under bprof record --memory at
+// the default rate, and under tracemalloc (1 frame), in alternating rounds.
+func memoryOverhead(python string, rounds, iterations int) (memoryResult, error) {
+	res := memoryResult{rounds: rounds, iterations: iterations, python: python,
+		wall: map[string][]float64{}, cpu: map[string][]float64{}}
+	tmp, err := os.MkdirTemp("", "bprof-memory-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(tmp)
+	os.Chmod(tmp, 0o755)
+	lib := filepath.Join(tmp, memory.LibraryName())
+	if err := os.WriteFile(lib, memory.Library(), 0o644); err != nil {
+		return res, err
+	}
+	script, _ := filepath.Abs("testdata/bench/alloc_work.py")
+	pydir, _ := filepath.Abs("python")
+	res.workload = fmt.Sprintf("taskset -c %d %s alloc_work.py %d", targetCPU, python, iterations)
+	for round := 0; round < rounds; round++ {
+		for k := range memoryConfigs {
+			name := memoryConfigs[(round+k)%len(memoryConfigs)]
+			argv := []string{python, script, fmt.Sprint(iterations)}
+			var env []string
+			switch name {
+			case "sampler on, no bprof":
+				argv = append(argv, "--load", lib, pydir, "--enable")
+			case "bprof record --memory":
+				argv = append(argv, "--load", lib, pydir)
+			case "tracemalloc":
+				env = []string{"PYTHONTRACEMALLOC=1"}
+			}
+			wall, cpu, sampled, err := memoryRun(name, pinnedEnv(targetCPU, env, argv), tmp)
+			if err != nil {
+				return res, fmt.Errorf("round %d, %q: %w", round+1, name, err)
+			}
+			res.wall[name] = append(res.wall[name], wall)
+			res.cpu[name] = append(res.cpu[name], cpu)
+			if name == "bprof record --memory" {
+				res.sampled = append(res.sampled, sampled)
+			}
+		}
+		log.Printf("memory: round %d of %d: control %.2f s", round+1, rounds, res.wall[""][round])
+	}
+	return res, nil
+}
+
+func pinnedEnv(cpu int, env, argv []string) []string {
+	if len(env) > 0 {
+		argv = append(append([]string{"env"}, env...), argv...)
+	}
+	return pinned(cpu, argv)
+}
+
+// memoryRun runs one configuration; under bprof, once its sampler is on.
+func memoryRun(name string, target []string, tmp string) (wall, cpu float64, sampled uint64, err error) {
+	w, err := launch(target)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer w.stop()
+	var r *running
+	var smp *memory.Sampler
+	if name == "bprof record --memory" {
+		t := tool{name: "bprof memory", out: tmp, progs: isPerfEvent, argv: func(pid int) []string {
+			return []string{"bin/bprof", "record", "-p", fmt.Sprint(pid), "--memory", "--no-offcpu", "-o", filepath.Join(tmp, "mem.pb.gz")}
+		}}
+		if r, err = startTool(t, w.pid(), tmp); err != nil {
+			return 0, 0, 0, err
+		}
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if s, ferr := memory.Find(w.pid()); ferr == nil {
+				if c, rerr := s.Read(); rerr == nil && c.Enabled {
+					smp = s
+					break
+				}
+				s.Close()
+			}
+			if time.Now().After(deadline) {
+				r.stop()
+				return 0, 0, 0, fmt.Errorf("bprof did not turn the sampler on within 20 s: %s", r.logTail())
+			}
+		}
+		defer smp.Close()
+	} else {
+		time.Sleep(time.Second)
+	}
+	var before memory.Ctl
+	if smp != nil {
+		before, _ = smp.Read()
+	}
+	var out struct{ Wall, CPU float64 }
+	if err := w.begin(); err != nil {
+		return 0, 0, 0, err
+	}
+	line, rerr := w.out.ReadString('\n')
+	if smp != nil {
+		after, _ := smp.Read()
+		sampled = after.Sampled - before.Sampled
+	}
+	if rerr == nil {
+		err = jsonLine(line, &out)
+	} else {
+		err = rerr
+	}
+	w.cmd.Wait()
+	if r != nil {
+		if werr := r.wait(); werr != nil {
+			log.Printf("memory: %v", werr)
+		}
+		r.log.Close()
+	}
+	return out.Wall, out.CPU, sampled, err
+}
+
+func (m *memoryResult) ratios(xs map[string][]float64, name string) []float64 {
+	var r []float64
+	for i, x := range xs[name] {
+		if i < len(xs[""]) && xs[""][i] > 0 {
+			r = append(r, x/xs[""][i])
+		}
+	}
+	return r
+}
+
+func (m *memoryResult) write(b *strings.Builder) {
+	b.WriteString("\n## Memory profiles: slowdown of an allocation-heavy workload\n\n")
+	fmt.Fprintf(b, "`%s`: request-like work that makes and drops dicts, lists, strings and bytes\n"+
+		"(all through CPython's object and mem allocators), pinned to CPU %d, bprof on CPU %d. Configurations: the\n"+
+		"workload as it is; with bprof's allocation sampler loaded and sampling (one allocation per 512 KiB on average)\n"+
+		"but nothing attached to its probes (the in-process cost alone); under `bprof record --memory --no-offcpu` at the\n"+
+		"default rate (the sampler loaded by the workload as bprof_client does, turned on by bprof once its uprobes are\n"+
+		"attached; the figure includes bprof's 100 Hz CPU sampling); and under `tracemalloc` (`PYTHONTRACEMALLOC=1`, one\n"+
+		"frame), the standard library's peer. %d rounds, each running every configuration once, starting one further\n"+
+		"along each round; a ratio divides a run by the control of the same round. Median ratio, interquartile range,\n"+
+		"min–max.\n\n", m.workload, targetCPU, toolCPU, m.rounds)
+	b.WriteString("| configuration | wall: median ratio | IQR | min–max | CPU: median ratio | IQR | min–max |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(b, "| control: %.2f s wall, %.2f s CPU (medians) | 1 | | | 1 | | |\n", median(m.wall[""]), median(m.cpu[""]))
+	for _, name := range memoryConfigs[1:] {
+		w, c := m.ratios(m.wall, name), m.ratios(m.cpu, name)
+		if len(w) == 0 {
+			continue
+		}
+		wq1, wq3 := quartiles(w)
+		wlo, whi := spread(w)
+		cq1, cq3 := quartiles(c)
+		clo, chi := spread(c)
+		fmt.Fprintf(b, "| %s | %.3f | %.3f–%.3f | %.3f–%.3f | %.3f | %.3f–%.3f | %.3f–%.3f |\n",
+			name, median(w), wq1, wq3, wlo, whi, median(c), cq1, cq3, clo, chi)
+	}
+	var s []float64
+	for _, n := range m.sampled {
+		s = append(s, float64(n))
+	}
+	fmt.Fprintf(b, "\nbprof sampled a median of %.0f allocations a run.\n", median(s))
+}
+
+// goal: the issue's overhead goal for memory profiles.
+func (m *memoryResult) goal() goal {
+	r := median(m.ratios(m.wall, "bprof record --memory"))
+	return goal{"memory profiles: slowdown of an allocation-heavy workload ≤ 3 % at the default rate (tracemalloc beside it)",
+		fmt.Sprintf("%.1f %% (tracemalloc %.0f %%)", (r-1)*100, (median(m.ratios(m.wall, "tracemalloc"))-1)*100), r <= 1.03}
+}
+
+func jsonLine(line string, v any) error {
+	if err := json.Unmarshal([]byte(line), v); err != nil {
+		return fmt.Errorf("workload result %q: %w", line, err)
+	}
+	return nil
+}

@@ -1,0 +1,149 @@
+package memory
+
+import (
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/bprof/bprof/pkg/export"
+	"github.com/bprof/bprof/pkg/symbolize"
+)
+
+// Site is where blocks were allocated: a symbolized stack and its labels,
+// shared by every live block allocated there.
+type Site struct {
+	Frames []symbolize.Frame // leaf first
+	Labels export.Labels
+	key    string
+	blocks int
+	// bytes and objects live, summed over the site's blocks
+	bytes, objects float64
+}
+
+type block struct {
+	site    *Site
+	bytes   float64 // estimate of the live bytes this sampled block stands for
+	objects float64
+}
+
+type blockKey struct {
+	pid  int
+	addr uint64
+}
+
+// Heap keeps the sampled blocks that are still live, by process and
+// address, with their allocation sites. It is not safe for concurrent use.
+type Heap struct {
+	blocks map[blockKey]block
+	sites  map[string]*Site
+	key    strings.Builder
+}
+
+// NewHeap returns an empty Heap.
+func NewHeap() *Heap {
+	return &Heap{blocks: map[blockKey]block{}, sites: map[string]*Site{}}
+}
+
+// Weight turns a sampled allocation of size bytes that the sampler weighted
+// weight bytes into the allocations it stands for: weight = size/p, so
+// 1/p = weight/size.
+func Weight(size, weight uint64) (objects float64) {
+	if size == 0 {
+		return 1
+	}
+	return float64(weight) / float64(size)
+}
+
+// Alloc records a live sampled block of pid at addr, allocated at frames
+// with labels, standing for bytes and objects. frames is copied when the
+// site is new.
+func (h *Heap) Alloc(pid int, addr uint64, frames []symbolize.Frame, l export.Labels, bytes, objects float64) {
+	k := blockKey{pid, addr}
+	if old, ok := h.blocks[k]; ok {
+		// Its free was lost (a full ring buffer): the new block replaces it.
+		h.release(old)
+	}
+	site := h.site(frames, l)
+	site.blocks++
+	site.bytes += bytes
+	site.objects += objects
+	h.blocks[k] = block{site: site, bytes: bytes, objects: objects}
+}
+
+// Free forgets the block of pid at addr; an address not sampled (or sampled
+// before bprof looked) is ignored.
+func (h *Heap) Free(pid int, addr uint64) bool {
+	k := blockKey{pid, addr}
+	b, ok := h.blocks[k]
+	if !ok {
+		return false
+	}
+	delete(h.blocks, k)
+	h.release(b)
+	return true
+}
+
+func (h *Heap) release(b block) {
+	s := b.site
+	s.blocks--
+	s.bytes -= b.bytes
+	s.objects -= b.objects
+	if s.blocks == 0 {
+		delete(h.sites, s.key)
+	}
+}
+
+// Forget drops every block of pid (it exited, or is no longer profiled).
+func (h *Heap) Forget(pid int) {
+	for k, b := range h.blocks {
+		if k.pid == pid {
+			delete(h.blocks, k)
+			h.release(b)
+		}
+	}
+}
+
+// Len is the number of live sampled blocks.
+func (h *Heap) Len() int { return len(h.blocks) }
+
+// Each calls f for every site with live blocks, with the bytes and objects
+// live there, rounded. skip leaves out the sites of some processes.
+func (h *Heap) Each(skip func(pid int) bool, f func(s *Site, bytes, objects int64)) {
+	for _, s := range h.sites {
+		if skip != nil && skip(s.Labels.PID) {
+			continue
+		}
+		f(s, int64(math.Round(s.bytes)), int64(math.Round(s.objects)))
+	}
+}
+
+func (h *Heap) site(frames []symbolize.Frame, l export.Labels) *Site {
+	b := &h.key
+	b.Reset()
+	for i := range frames {
+		f := &frames[i]
+		b.WriteByte(byte('0' + f.Kind))
+		b.WriteString(f.Name)
+		b.WriteByte(0)
+		b.WriteString(f.File)
+		b.WriteByte(0)
+		b.WriteString(strconv.FormatInt(f.Line, 36))
+		b.WriteByte(0)
+		if f.Module != nil {
+			b.WriteString(strconv.FormatUint(f.Addr, 36))
+		}
+		b.WriteByte(1)
+	}
+	b.WriteString(strconv.Itoa(l.PID))
+	b.WriteByte(0)
+	b.WriteString(strconv.Itoa(l.TID))
+	b.WriteByte(0)
+	b.WriteString(l.ThreadName)
+	k := b.String()
+	if s, ok := h.sites[k]; ok {
+		return s
+	}
+	s := &Site{Frames: append([]symbolize.Frame(nil), frames...), Labels: l, key: k}
+	h.sites[k] = s
+	return s
+}

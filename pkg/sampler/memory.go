@@ -1,0 +1,95 @@
+package sampler
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+// Symbols of the allocation sampler's probe functions (native/allocsampler).
+const (
+	AllocProbeSymbol = "bprof_alloc_probe"
+	FreeProbeSymbol  = "bprof_free_probe"
+)
+
+// load loads the programs the configuration needs and every map. The memory
+// programs are left out unless asked for: each program costs verifier time
+// at load, and the kernel only loads what the struct given to LoadAndAssign
+// names.
+func (s *Sampler) load(spec *ebpf.CollectionSpec) error {
+	if s.cfg.Memory {
+		return spec.LoadAndAssign(&s.objs, nil)
+	}
+	var core struct {
+		BprofCpu    *ebpf.Program `ebpf:"bprof_cpu"`
+		BprofSwitch *ebpf.Program `ebpf:"bprof_switch"`
+		profileMaps
+		profileVariables
+	}
+	if err := spec.LoadAndAssign(&core, nil); err != nil {
+		return err
+	}
+	s.objs.BprofCpu, s.objs.BprofSwitch = core.BprofCpu, core.BprofSwitch
+	s.objs.profileMaps, s.objs.profileVariables = core.profileMaps, core.profileVariables
+	return nil
+}
+
+// AttachAllocProbes attaches the memory programs to the probe functions of
+// the allocation sampler that process pid has loaded from library, a path
+// this process can open that names the same file (/proc/PID/root/... works
+// across mount namespaces). Only pid's hits are seen.
+func (s *Sampler) AttachAllocProbes(pid int, library string) error {
+	if !s.cfg.Memory {
+		return errors.New("attach allocation probes: the sampler was created without Config.Memory")
+	}
+	ex, err := link.OpenExecutable(library)
+	if err != nil {
+		return fmt.Errorf("open allocation sampler of %d: %w", pid, err)
+	}
+	opts := &link.UprobeOptions{PID: pid}
+	alloc, err := ex.Uprobe(AllocProbeSymbol, s.objs.BprofAlloc, opts)
+	if err != nil {
+		return privilegeError(fmt.Errorf("attach uprobe to %s in process %d: %w", AllocProbeSymbol, pid, err))
+	}
+	free, err := ex.Uprobe(FreeProbeSymbol, s.objs.BprofFree, opts)
+	if err != nil {
+		alloc.Close()
+		return privilegeError(fmt.Errorf("attach uprobe to %s in process %d: %w", FreeProbeSymbol, pid, err))
+	}
+	s.memMu.Lock()
+	old := s.mem[pid]
+	s.mem[pid] = []link.Link{alloc, free}
+	s.memMu.Unlock()
+	return closeLinks(old)
+}
+
+// DetachAllocProbes detaches the memory programs from pid's sampler.
+func (s *Sampler) DetachAllocProbes(pid int) error {
+	s.memMu.Lock()
+	old := s.mem[pid]
+	delete(s.mem, pid)
+	s.memMu.Unlock()
+	return closeLinks(old)
+}
+
+func (s *Sampler) detachAllAllocProbes() error {
+	s.memMu.Lock()
+	all := s.mem
+	s.mem = map[int][]link.Link{}
+	s.memMu.Unlock()
+	var errs []error
+	for _, ls := range all {
+		errs = append(errs, closeLinks(ls))
+	}
+	return errors.Join(errs...)
+}
+
+func closeLinks(ls []link.Link) error {
+	var errs []error
+	for _, l := range ls {
+		errs = append(errs, l.Close())
+	}
+	return errors.Join(errs...)
+}
