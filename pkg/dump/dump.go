@@ -89,15 +89,19 @@ func Take(pid int) (*Process, error) {
 		d.Threads = append(d.Threads, th)
 	}
 	pyStacks := py.ThreadStacks(pid, tids)
+	names, _ := py.ThreadNames(pid) // threading's names, where Python knows the thread
 	for i := range d.Threads {
 		th := &d.Threads[i]
 		th.Python = pyStacks[th.TID]
+		if n, ok := names[th.TID]; ok {
+			th.Name = n
+		}
 		if th.State == Waiting && symbolize.GILWait(th.Native) {
 			th.State = GILWait
 		}
 	}
 	if d.Python != "" && len(pyStacks) == 0 && d.Note == "" {
-		d.Note = "Python " + d.Python + " does not record which thread state is whose (3.11+ does): Python frames left out"
+		d.Note = "Python " + d.Python + ": no thread state could be tied to its thread (3.11+ records it; before, glibc's pthread does): Python frames left out"
 	}
 	d.Took = time.Since(began)
 	return d, nil
