@@ -246,34 +246,45 @@ func (p *Python) pyFrame(pp *pyProc, ref python.FrameRef) Frame {
 
 func pseudo(name string) Frame { return Frame{Kind: KindPseudo, Name: name} }
 
-// ThreadRefs walks the Python stacks of the given threads of pid, as the BPF
-// walker would (leaf first, entry frames marked), by TID.
-func (p *Python) ThreadRefs(pid int, tids []int) map[int][]python.FrameRef {
+// threadsByTID lists pid's Python threads by TID: 3.11+'s native_thread_id,
+// or before that glibc's record of the TID behind the thread's pthread_t,
+// kept only if it is a thread of pid. Threads with neither are left out.
+func (p *Python) threadsByTID(pid int) (*pyProc, map[int]python.Thread) {
 	pp := p.proc(pid)
 	if pp == nil {
-		return nil
+		return nil, nil
 	}
 	threads, err := pp.interp.Threads(pp.mem)
 	if err != nil {
-		return nil
+		return pp, nil
 	}
-	want := make(map[uint64]bool, len(tids))
-	for _, t := range tids {
-		want[uint64(t)] = true
-	}
-	out := map[int][]python.FrameRef{}
+	out := make(map[int]python.Thread, len(threads))
 	for _, th := range threads {
-		tid := th.NativeID
+		tid := int(th.NativeID)
 		if tid == 0 {
-			if t, err := python.PthreadTID(pp.mem, th.ThreadID); err == nil && t > 0 {
-				tid = uint64(t)
+			if t, err := python.PthreadTID(pp.mem, th.ThreadID); err == nil && process.HasThread(pid, t) {
+				tid = t
 			}
 		}
-		if !want[tid] {
+		if tid != 0 {
+			out[tid] = th
+		}
+	}
+	return pp, out
+}
+
+// ThreadRefs walks the Python stacks of the given threads of pid, as the BPF
+// walker would (leaf first, entry frames marked), by TID.
+func (p *Python) ThreadRefs(pid int, tids []int) map[int][]python.FrameRef {
+	pp, threads := p.threadsByTID(pid)
+	out := map[int][]python.FrameRef{}
+	for _, tid := range tids {
+		th, ok := threads[tid]
+		if !ok {
 			continue
 		}
 		if refs, err := pp.interp.Stack(pp.mem, th.TState, maxSnapshotFrames); err == nil {
-			out[int(tid)] = refs
+			out[tid] = refs
 		}
 	}
 	return out
@@ -281,40 +292,17 @@ func (p *Python) ThreadRefs(pid int, tids []int) map[int][]python.FrameRef {
 
 // ThreadStacks walks, from user space, the Python stacks of the threads tids
 // of pid (leaf first), by TID: for threads that are blocked, whose stacks the
-// BPF walker never sees. It needs native_thread_id (CPython 3.11+) to tell
-// which thread state is whose; threads it cannot match are left out.
+// BPF walker never sees. Threads whose thread state cannot be tied to their
+// TID (see threadsByTID) are left out.
 func (p *Python) ThreadStacks(pid int, tids []int) map[int][]Frame {
-	pp := p.proc(pid)
-	if pp == nil {
-		return nil
-	}
-	threads, err := pp.interp.Threads(pp.mem)
-	if err != nil {
-		return nil
-	}
-	want := make(map[uint64]bool, len(tids))
-	for _, t := range tids {
-		want[uint64(t)] = true
-	}
 	out := map[int][]Frame{}
-	for _, th := range threads {
-		if th.NativeID == 0 {
-			// Before 3.11 the thread state has no TID: glibc's struct
-			// pthread does; a value that is none of the wanted TIDs is
-			// dropped below.
-			if tid, err := python.PthreadTID(pp.mem, th.ThreadID); err == nil && tid > 0 {
-				th.NativeID = uint64(tid)
-			}
-		}
-		if th.NativeID == 0 || !want[th.NativeID] {
-			continue
-		}
-		refs, _ := pp.interp.Stack(pp.mem, th.TState, maxSnapshotFrames)
+	pp := p.proc(pid)
+	for tid, refs := range p.ThreadRefs(pid, tids) {
 		frames := make([]Frame, 0, len(refs))
 		for _, r := range refs {
 			frames = append(frames, p.pyFrame(pp, r))
 		}
-		out[int(th.NativeID)] = frames
+		out[tid] = frames
 	}
 	return out
 }
@@ -327,31 +315,17 @@ const maxSnapshotFrames = 128
 // record of it for the thread's pthread_t before that. Threads that
 // threading does not know (C threads, a thread not started yet) are absent.
 func (p *Python) ThreadNames(pid int) (map[int]string, error) {
-	pp := p.proc(pid)
+	pp, threads := p.threadsByTID(pid)
 	if pp == nil {
 		return nil, fmt.Errorf("process %d is not an attached Python", pid)
-	}
-	threads, err := pp.interp.Threads(pp.mem)
-	if err != nil {
-		return nil, fmt.Errorf("list Python threads of %d: %w", pid, err)
 	}
 	names, err := pp.interp.ThreadNames(pp.mem)
 	if err != nil && len(names) == 0 {
 		return nil, fmt.Errorf("read Python thread names of %d: %w", pid, err)
 	}
 	out := make(map[int]string, len(names))
-	for _, th := range threads {
-		name, ok := names[th.ThreadID]
-		if !ok {
-			continue
-		}
-		tid := int(th.NativeID)
-		if tid == 0 {
-			if t, err := python.PthreadTID(pp.mem, th.ThreadID); err == nil && process.HasThread(pid, t) {
-				tid = t
-			}
-		}
-		if tid != 0 {
+	for tid, th := range threads {
+		if name, ok := names[th.ThreadID]; ok {
 			out[tid] = name
 		}
 	}
