@@ -131,9 +131,9 @@ func TestTopTerminal(t *testing.T) {
 				t.Errorf("no alternate screen")
 			}
 			if quit.name == "q" {
-				// t: one thread alone; a: all again.
+				// t: one thread alone (named as threading names it); a: all again.
 				master.WriteString("t")
-				end, _ = log.waitFor(t, end, regexp.MustCompile(`, thread \d+ "python3",`), 3*time.Second)
+				end, _ = log.waitFor(t, end, regexp.MustCompile(`, thread \d+ "MainThread",`), 3*time.Second)
 				master.WriteString("a")
 				end, _ = log.waitFor(t, end, regexp.MustCompile(`, all threads,`), 3*time.Second)
 				master.WriteString("2")
