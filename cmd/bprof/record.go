@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bprof/bprof/pkg/container"
 	"github.com/bprof/bprof/pkg/export"
 	"github.com/bprof/bprof/pkg/process"
 	"github.com/bprof/bprof/pkg/profiler"
@@ -54,9 +55,13 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer sess.Close()
+	where := map[int]map[string]string{} // container labels by pid, read while the targets live
 	for _, pid := range *pids {
 		if err := sess.Add(pid); err != nil {
 			return err
+		}
+		if info, err := container.ForPID(pid); err == nil {
+			where[pid] = info.Labels()
 		}
 	}
 
@@ -71,6 +76,7 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	runErr := sess.Run(ctx)
 	status.stop()
 	p, start, end := sess.Cut()
+	export.AddLabels(p, func(pid int) map[string]string { return where[pid] })
 	st, statErr := sess.Stats()
 	if err := export.WriteFile(*out, p); err != nil {
 		return err

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bprof/bprof/pkg/container"
+	"github.com/bprof/bprof/pkg/export"
 	"github.com/google/pprof/profile"
 )
 
@@ -37,7 +39,8 @@ type Agent struct {
 type target struct {
 	pid        int
 	cfg        Target
-	start      time.Time // of the current period
+	start      time.Time         // of the current period
+	where      map[string]string // container labels, read when the target is made
 	parts      []*profile.Profile
 	registered bool // added by the user; else samples of an unknown pid
 }
@@ -81,6 +84,19 @@ func New(opts Options) (*Agent, error) {
 	}, nil
 }
 
+// where reads the container and pod pid runs in, as labels (none for a
+// process on the host, or one that is gone).
+func (a *Agent) where(pid int) map[string]string {
+	if pid <= 0 {
+		return nil
+	}
+	info, err := container.ForPID(pid)
+	if err != nil {
+		return nil
+	}
+	return info.Labels()
+}
+
 func processAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
@@ -121,7 +137,7 @@ func (a *Agent) Start() error {
 		if err := a.opts.Source.Add(pid); err != nil {
 			return fail(err)
 		}
-		a.targets[pid] = &target{pid: pid, cfg: a.opts.withDefaults(Target{}), start: now, registered: true}
+		a.targets[pid] = &target{pid: pid, cfg: a.opts.withDefaults(Target{}), start: now, registered: true, where: a.where(pid)}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -259,7 +275,7 @@ func (a *Agent) apply(o op) error {
 		default:
 		}
 		if t == nil {
-			t = &target{pid: o.pid, start: time.Now()}
+			t = &target{pid: o.pid, start: time.Now(), where: a.where(o.pid)}
 			a.targets[o.pid] = t
 		}
 		t.cfg, t.registered = o.cfg, true
@@ -285,7 +301,7 @@ func (a *Agent) distribute() time.Time {
 	for pid, part := range splitByPID(p) {
 		t := a.targets[pid]
 		if t == nil {
-			t = &target{pid: pid, cfg: a.opts.withDefaults(Target{}), start: start}
+			t = &target{pid: pid, cfg: a.opts.withDefaults(Target{}), start: start, where: a.where(pid)}
 			a.targets[pid] = t
 		}
 		t.parts = append(t.parts, part)
@@ -331,6 +347,7 @@ func (a *Agent) ship(t *target, end time.Time, final bool) {
 		PID:             t.pid,
 		Hostname:        a.host,
 		Labels:          t.cfg.Labels,
+		Where:           t.where,
 		Start:           start,
 		End:             end,
 		Samples:         sampleCount(p),
@@ -339,6 +356,7 @@ func (a *Agent) ship(t *target, end time.Time, final bool) {
 		UploadTimeout:   t.cfg.UploadTimeout,
 		Profile:         p,
 	}
+	export.AddLabels(p, func(int) map[string]string { return t.where })
 	p.Comments = labelComments(b.AllLabels())
 	for _, s := range a.opts.Sinks {
 		if err := s.Send(b); err != nil {
