@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,6 +48,10 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentConfig, error) {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	noOffCPU := fs.Bool("no-offcpu", false, "CPU only: leave out the time threads spend off the CPU (wall)")
 	fp := fs.Bool("frame-pointers", false, "walk native stacks by frame pointers only, without .eh_frame unwind tables")
+	matchComm := fs.String("match-comm", "", "system-wide: profile only processes whose name (comm) matches this regular expression")
+	matchCmdline := fs.String("match-cmdline", "", "system-wide: profile only processes whose command line matches this regular expression")
+	matchCgroup := fs.String("match-cgroup", "", "system-wide: profile only processes with a cgroup path matching this regular expression")
+	pythonOnly := fs.Bool("python-only", true, "system-wide: profile only processes that run CPython (--python-only=false for every process)")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -91,12 +96,39 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentConfig, error) {
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--spool-max: %w", err)}
 	}
+	filter, err := parseFilter(*matchComm, *matchCmdline, *matchCgroup, *pythonOnly)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if !systemWide && (filter.Comm != nil || filter.Cmdline != nil || filter.Cgroup != nil || fs.Changed("python-only")) {
+		return nil, usageError{errors.New("--match-comm, --match-cmdline, --match-cgroup and --python-only choose processes in system-wide mode: leave out -p and --listen, or the filter")}
+	}
 	c.opts = agent.Options{ApplicationName: *app, Period: p, UploadTimeout: t, Labels: lm, PIDs: *pids,
-		Rate: *rate, Listen: *listen, ListenGroup: *group, SystemWide: systemWide}
+		Rate: *rate, Listen: *listen, ListenGroup: *group, SystemWide: systemWide, Filter: filter}
 	if *url != "" {
 		c.py = agent.PyroscopeOptions{URL: *url, SpoolDir: *spoolDir, SpoolMax: max, TenantID: *tenant}
 	}
 	return c, nil
+}
+
+// parseFilter compiles the system-wide filter flags.
+func parseFilter(comm, cmdline, cgroup string, pythonOnly bool) (agent.Filter, error) {
+	var f agent.Filter
+	for _, e := range []struct {
+		flag, expr string
+		dst        **regexp.Regexp
+	}{{"--match-comm", comm, &f.Comm}, {"--match-cmdline", cmdline, &f.Cmdline}, {"--match-cgroup", cgroup, &f.Cgroup}} {
+		if e.expr == "" {
+			continue
+		}
+		re, err := regexp.Compile(e.expr)
+		if err != nil {
+			return f, fmt.Errorf("%s %q: not a regular expression (Go syntax): %v", e.flag, e.expr, err)
+		}
+		*e.dst = re
+	}
+	f.AllProcesses = !pythonOnly
+	return f, nil
 }
 
 // parseLabels turns key=value flags into a map; a key given twice is an error.

@@ -34,9 +34,12 @@ type Options struct {
 	// SystemWide profiles every process, picking up new ones as they start
 	// (within a second) and dropping those that end.
 	SystemWide bool
-	Rate       int // Hz, for the Source's caller; DefaultRate if 0
-	Sinks      []Sink
-	Log        *slog.Logger // nil discards
+	// Filter chooses the processes of system-wide mode; its zero value
+	// takes every process that runs CPython.
+	Filter Filter
+	Rate   int // Hz, for the Source's caller; DefaultRate if 0
+	Sinks  []Sink
+	Log    *slog.Logger // nil discards
 
 	// Source yields the profiles; the agent closes it in Stop. Required:
 	// cmd/bprof passes a *profiler.Session.

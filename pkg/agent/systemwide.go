@@ -1,20 +1,30 @@
 package agent
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/bprof/bprof/pkg/process"
 )
 
 // scanInterval is how often system-wide mode looks for new processes.
 const scanInterval = time.Second
 
+// noExe marks a known process with no executable: a kernel thread.
+const noExe = "\x00"
+
 // scan, in system-wide mode, registers every user-space process that appears
-// (kernel threads have no executable), until stop is closed. Processes that
-// exit are dropped by the period loop, as registered targets are.
+// (kernel threads have no executable) and passes Options.Filter, until stop
+// is closed. Processes that exit are dropped by the period loop, as
+// registered targets are. A process the filter turned down is looked at
+// again when its executable changes: a shell script (pyenv's shims) execs
+// into python after the scan may have seen it.
 func (a *Agent) scan(stop <-chan struct{}) {
 	self := os.Getpid()
-	known := map[int]bool{}
+	known := map[int]string{} // pid → its executable when it was looked at; "" once taken
 	t := time.NewTicker(scanInterval)
 	defer t.Stop()
 	for {
@@ -29,13 +39,26 @@ func (a *Agent) scan(stop <-chan struct{}) {
 				continue
 			}
 			seen[pid] = true
-			if known[pid] {
-				continue
+			exe, looked := known[pid]
+			if looked && (exe == "" || exe == noExe) {
+				continue // taken, or a kernel thread
 			}
-			known[pid] = true
-			if _, err := os.Readlink("/proc/" + e.Name() + "/exe"); err != nil {
+			now, err := os.Readlink("/proc/" + e.Name() + "/exe")
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) && process.Exists(pid) {
+					known[pid] = noExe
+				}
 				continue // a kernel thread, or gone already
 			}
+			if looked && now == exe {
+				continue // turned down as it is
+			}
+			if ok, why := a.opts.Filter.admit(pid); !ok {
+				known[pid] = now
+				a.log.Debug("system-wide: not profiled", "pid", pid, "exe", now, "reason", why)
+				continue
+			}
+			known[pid] = ""
 			if err := a.Register(pid, Target{}); err != nil {
 				a.log.Debug("system-wide: not profiled", "pid", pid, "err", err)
 			}
