@@ -91,6 +91,10 @@ func (t *Target) check() error {
 	return checkLabels(t.Labels)
 }
 
+// CheckLabels reports what is wrong with labels given to the agent: too
+// many, too long, a reserved key, '=' in a key or a newline anywhere.
+func CheckLabels(m map[string]string) error { return checkLabels(m) }
+
 func checkLabels(m map[string]string) error {
 	if len(m) > maxLabels {
 		return fmt.Errorf("%d labels: at most %d", len(m), maxLabels)

@@ -61,7 +61,9 @@ func (a *Agent) scan(stop <-chan struct{}) {
 			known[pid] = ""
 			if err := a.Register(pid, Target{}); err != nil {
 				a.log.Debug("system-wide: not profiled", "pid", pid, "err", err)
+				continue
 			}
+			a.log.Info("system-wide: profiling", "pid", pid, "exe", now)
 		}
 		for pid := range known {
 			if !seen[pid] {
