@@ -106,6 +106,9 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentConfig, error) {
 	if !systemWide && (filter.Comm != nil || filter.Cmdline != nil || filter.Cgroup != nil || fs.Changed("python-only")) {
 		return nil, usageError{errors.New("--match-comm, --match-cmdline, --match-cgroup and --python-only choose processes in system-wide mode: leave out -p and --listen, or the filter")}
 	}
+	if p > 0 && p < agent.MinPeriod {
+		return nil, usageError{fmt.Errorf("--period %s: at least %s (and 10s or more outside tests)", p, agent.MinPeriod)}
+	}
 	if p > 0 && p < time.Second {
 		c.warnings = append(c.warnings, fmt.Sprintf("--period %s is under 1s: each batch then costs more to cut, encode and send than it tells; use 10s or more outside tests", p))
 	}
@@ -113,6 +116,9 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentConfig, error) {
 		Rate: *rate, Listen: *listen, ListenGroup: *group, SystemWide: systemWide, Filter: filter}
 	if *url != "" {
 		c.py = agent.PyroscopeOptions{URL: *url, SpoolDir: *spoolDir, SpoolMax: max, TenantID: *tenant}
+		if _, err := agent.NewPyroscopeSink(c.py); err != nil { // checks the URL only
+			return nil, usageError{err}
+		}
 	}
 	return c, nil
 }

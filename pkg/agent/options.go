@@ -13,13 +13,20 @@ const (
 	DefaultPeriod        = 45 * time.Second
 	DefaultUploadTimeout = 10 * time.Second
 	DefaultRate          = 100
+	// DefaultRequestTimeout is how long a registration connection may take
+	// to send its first request.
+	DefaultRequestTimeout = 10 * time.Second
 )
+
+// MinPeriod is the shortest period the agent takes (for tests: in
+// production a period is tens of seconds).
+const MinPeriod = 10 * time.Millisecond
 
 // Limits on what a target may ask for.
 const (
 	maxLabels     = 30 // Pyroscope's default limit per series, less our own
 	maxLabelLen   = 256
-	minPeriod     = 10 * time.Millisecond
+	minPeriod     = MinPeriod
 	maxPeriod     = 24 * time.Hour
 	maxAppNameLen = 256
 )
@@ -49,6 +56,10 @@ type Options struct {
 	// owned by ListenGroup when that is set.
 	Listen      string
 	ListenGroup string
+	// RequestTimeout bounds the wait for a whole request on a connection
+	// that is not registered (DefaultRequestTimeout if 0); then it gets an
+	// error and is closed.
+	RequestTimeout time.Duration
 }
 
 // Target is how one process is profiled.
@@ -71,6 +82,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Rate == 0 {
 		o.Rate = DefaultRate
+	}
+	if o.RequestTimeout == 0 {
+		o.RequestTimeout = DefaultRequestTimeout
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
