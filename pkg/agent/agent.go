@@ -12,16 +12,18 @@ import (
 
 	"github.com/bprof/bprof/pkg/container"
 	"github.com/bprof/bprof/pkg/export"
+	"github.com/bprof/bprof/pkg/process"
 	"github.com/google/pprof/profile"
 )
 
 // Agent profiles a changing set of processes and ships one batch per target
 // and period to its sinks.
 type Agent struct {
-	opts  Options
-	log   *slog.Logger
-	host  string
-	alive func(pid int) bool // whether a target still exists
+	opts      Options
+	log       *slog.Logger
+	host      string
+	alive     func(pid int) bool   // whether a target still exists
+	startTime func(pid int) uint64 // when the process with this PID started; 0 if unknown
 
 	ops      chan op
 	stopLoop chan struct{}
@@ -41,6 +43,7 @@ type target struct {
 	cfg        Target
 	start      time.Time         // of the current period
 	where      map[string]string // container labels, read when the target is made
+	startTime  uint64            // of the process, to tell when its PID is reused; 0 if unknown
 	parts      []*profile.Profile
 	registered bool // added by the user; else samples of an unknown pid
 }
@@ -71,10 +74,14 @@ func New(opts Options) (*Agent, error) {
 		host = "unknown"
 	}
 	return &Agent{
-		opts:     opts,
-		log:      opts.Log,
-		host:     host,
-		alive:    processAlive,
+		opts:  opts,
+		log:   opts.Log,
+		host:  host,
+		alive: processAlive,
+		startTime: func(pid int) uint64 {
+			st, _ := process.StartTime(pid)
+			return st
+		},
 		ops:      make(chan op),
 		stopLoop: make(chan struct{}),
 		loopDone: make(chan struct{}),
@@ -82,6 +89,36 @@ func New(opts Options) (*Agent, error) {
 		runDone:  make(chan struct{}),
 		targets:  map[int]*target{},
 	}, nil
+}
+
+// newTarget makes the target of pid, reading what is fixed for the
+// process's life: where it runs and when it started.
+func (a *Agent) newTarget(pid int, cfg Target, start time.Time, registered bool) *target {
+	t := &target{pid: pid, cfg: cfg, start: start, registered: registered, where: a.where(pid)}
+	if pid > 0 {
+		t.startTime = a.startTime(pid)
+	}
+	return t
+}
+
+// reused reports whether t's PID now belongs to another process.
+func (a *Agent) reused(t *target) bool {
+	if t.startTime == 0 || t.pid <= 0 {
+		return false
+	}
+	now := a.startTime(t.pid)
+	return now != 0 && now != t.startTime
+}
+
+// finish ships t's last batch and forgets it: its process is gone.
+func (a *Agent) finish(t *target) {
+	a.distribute()
+	a.ship(t, time.Now(), true)
+	if t.registered {
+		a.opts.Source.Remove(t.pid)
+	}
+	delete(a.targets, t.pid)
+	a.log.Info("target exited", "pid", t.pid, "application", t.cfg.ApplicationName, "reason", "pid reused")
 }
 
 // where reads the container and pod pid runs in, as labels (none for a
@@ -137,7 +174,7 @@ func (a *Agent) Start() error {
 		if err := a.opts.Source.Add(pid); err != nil {
 			return fail(err)
 		}
-		a.targets[pid] = &target{pid: pid, cfg: a.opts.withDefaults(Target{}), start: now, registered: true, where: a.where(pid)}
+		a.targets[pid] = a.newTarget(pid, a.opts.withDefaults(Target{}), now, true)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -262,6 +299,12 @@ func (a *Agent) untilDue() time.Duration {
 
 func (a *Agent) apply(o op) error {
 	t := a.targets[o.pid]
+	if o.add && t != nil && a.reused(t) {
+		// Another process has the PID now: the old one's last batch is
+		// its own, and the new one starts afresh (its Python, its maps).
+		a.finish(t)
+		t = nil
+	}
 	if o.add {
 		if t != nil && t.registered {
 			t.cfg = o.cfg
@@ -275,7 +318,7 @@ func (a *Agent) apply(o op) error {
 		default:
 		}
 		if t == nil {
-			t = &target{pid: o.pid, start: time.Now(), where: a.where(o.pid)}
+			t = a.newTarget(o.pid, o.cfg, time.Now(), true)
 			a.targets[o.pid] = t
 		}
 		t.cfg, t.registered = o.cfg, true
@@ -301,7 +344,7 @@ func (a *Agent) distribute() time.Time {
 	for pid, part := range splitByPID(p) {
 		t := a.targets[pid]
 		if t == nil {
-			t = &target{pid: pid, cfg: a.opts.withDefaults(Target{}), start: start, where: a.where(pid)}
+			t = a.newTarget(pid, a.opts.withDefaults(Target{}), start, false)
 			a.targets[pid] = t
 		}
 		t.parts = append(t.parts, part)
@@ -314,7 +357,7 @@ func (a *Agent) distribute() time.Time {
 func (a *Agent) cutAndShip(final bool) {
 	end := a.distribute()
 	for pid, t := range a.targets {
-		gone := t.registered && pid > 0 && !a.alive(pid)
+		gone := t.registered && pid > 0 && (!a.alive(pid) || a.reused(t))
 		if !final && !gone && end.Before(t.start.Add(t.cfg.Period)) {
 			continue
 		}

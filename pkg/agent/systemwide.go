@@ -13,6 +13,14 @@ import (
 // scanInterval is how often system-wide mode looks for new processes.
 const scanInterval = time.Second
 
+// seenProc is what the scan knows of a PID: the executable it was turned
+// down with ("" once taken, noExe for a kernel thread) and the process's
+// start time, which tells a reused PID.
+type seenProc struct {
+	exe   string
+	start uint64
+}
+
 // noExe marks a known process with no executable: a kernel thread.
 const noExe = "\x00"
 
@@ -24,7 +32,7 @@ const noExe = "\x00"
 // into python after the scan may have seen it.
 func (a *Agent) scan(stop <-chan struct{}) {
 	self := os.Getpid()
-	known := map[int]string{} // pid → its executable when it was looked at; "" once taken
+	known := map[int]seenProc{}
 	t := time.NewTicker(scanInterval)
 	defer t.Stop()
 	for {
@@ -39,26 +47,33 @@ func (a *Agent) scan(stop <-chan struct{}) {
 				continue
 			}
 			seen[pid] = true
-			exe, looked := known[pid]
-			if looked && (exe == "" || exe == noExe) {
+			k, looked := known[pid]
+			st, err := process.StartTime(pid)
+			if err != nil {
+				continue // gone already
+			}
+			if looked && st != k.start {
+				looked = false // the PID was reused: a new process
+			}
+			if looked && (k.exe == "" || k.exe == noExe) {
 				continue // taken, or a kernel thread
 			}
 			now, err := os.Readlink("/proc/" + e.Name() + "/exe")
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) && process.Exists(pid) {
-					known[pid] = noExe
+					known[pid] = seenProc{exe: noExe, start: st}
 				}
 				continue // a kernel thread, or gone already
 			}
-			if looked && now == exe {
+			if looked && now == k.exe {
 				continue // turned down as it is
 			}
 			if ok, why := a.opts.Filter.admit(pid); !ok {
-				known[pid] = now
+				known[pid] = seenProc{exe: now, start: st}
 				a.log.Debug("system-wide: not profiled", "pid", pid, "exe", now, "reason", why)
 				continue
 			}
-			known[pid] = ""
+			known[pid] = seenProc{start: st}
 			if err := a.Register(pid, Target{}); err != nil {
 				a.log.Debug("system-wide: not profiled", "pid", pid, "err", err)
 				continue
