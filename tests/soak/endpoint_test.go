@@ -166,4 +166,3 @@ func (e *endpoint) snapshot() ([]upload, map[phase]int, int) {
 	}
 	return append([]upload(nil), e.accepted...), req, e.bad
 }
-
