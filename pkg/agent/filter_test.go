@@ -161,3 +161,26 @@ func TestCgroupMatches(t *testing.T) {
 		}
 	}
 }
+
+// TestSystemWideFilterForkExec: a python that forks and execs python with
+// other arguments (subprocess.Popen([sys.executable, ...])) keeps its
+// executable; the new command line is matched.
+func TestSystemWideFilterForkExec(t *testing.T) {
+	testenv.RequireRoot(t)
+	py := testenv.RequireCommand(t, "python3")
+	src := newFakeSource(false)
+	var log syncBuffer
+	a := newTestAgent(t, src, Options{SystemWide: true, Filter: Filter{Cmdline: regexp.MustCompile(`bprof-forkexec-after`)},
+		Sinks: []Sink{&memSink{}}, Log: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	defer a.Stop()
+	r, w := io.Pipe()
+	defer w.Close()
+	// The marker is put together at run time: the command line before the
+	// exec must not hold it.
+	script := `import os, sys; sys.stdin.readline(); os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(1000) # bprof-forkexec-" + "after"])`
+	pid := startProc(t, r, py, "-c", script).Process.Pid
+	line := fmt.Sprintf("system-wide: not profiled\" pid=%d ", pid)
+	waitFor(t, "the process to be turned down before its exec", func() bool { return strings.Contains(log.String(), line) })
+	fmt.Fprintln(w, "go")
+	waitFor(t, "the process to be taken after its exec", func() bool { return src.has(pid) })
+}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"errors"
+	"hash/fnv"
 	"io/fs"
 	"os"
 	"strconv"
@@ -13,12 +14,25 @@ import (
 // scanInterval is how often system-wide mode looks for new processes.
 const scanInterval = time.Second
 
-// seenProc is what the scan knows of a PID: the executable it was turned
-// down with ("" once taken, noExe for a kernel thread) and the process's
-// start time, which tells a reused PID.
+// seenProc is what the scan knows of a PID: the executable and a hash of
+// the command line it was turned down with ("" once taken, noExe for a
+// kernel thread), and the process's start time, which tells a reused PID.
 type seenProc struct {
-	exe   string
-	start uint64
+	exe     string
+	cmdline uint64
+	start   uint64
+}
+
+// cmdlineHash hashes /proc/PID/cmdline, to notice an exec that keeps the
+// executable; 0 when it cannot be read.
+func cmdlineHash(pid int) uint64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write(b)
+	return h.Sum64()
 }
 
 // noExe marks a known process with no executable: a kernel thread.
@@ -28,8 +42,9 @@ const noExe = "\x00"
 // (kernel threads have no executable) and passes Options.Filter, until stop
 // is closed. Processes that exit are dropped by the period loop, as
 // registered targets are. A process the filter turned down is looked at
-// again when its executable changes: a shell script (pyenv's shims) execs
-// into python after the scan may have seen it.
+// again when its executable or command line changes: it exec'd, as a
+// forked python that execs python with other arguments, or a shell script
+// (pyenv's shims) that execs into python, after the scan saw it.
 func (a *Agent) scan(stop <-chan struct{}) {
 	self := os.Getpid()
 	known := map[int]seenProc{}
@@ -65,11 +80,12 @@ func (a *Agent) scan(stop <-chan struct{}) {
 				}
 				continue // a kernel thread, or gone already
 			}
-			if looked && now == k.exe {
+			cmd := cmdlineHash(pid)
+			if looked && now == k.exe && cmd == k.cmdline {
 				continue // turned down as it is
 			}
 			if ok, why := a.opts.Filter.admit(pid); !ok {
-				known[pid] = seenProc{exe: now, start: st}
+				known[pid] = seenProc{exe: now, cmdline: cmd, start: st}
 				a.log.Debug("system-wide: not profiled", "pid", pid, "exe", now, "reason", why)
 				continue
 			}
