@@ -23,7 +23,7 @@ type phase int
 const (
 	phaseUp   phase = iota // 200, recorded
 	phaseDown              // connection refused: nothing listens
-	phaseSlow              // answers after the client's upload timeout
+	phaseSlow              // answers 503 after the client's upload timeout; ingests nothing
 	phase500               // 500 Internal Server Error
 )
 
@@ -111,13 +111,15 @@ func (e *endpoint) handle(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "soak: failing on purpose", http.StatusInternalServerError)
 		return
 	case phaseSlow:
+		// Past the client's timeout, and not ingested: a server that keeps
+		// what it never acknowledged makes duplicates whatever the client
+		// does (at-least-once), which is not what this soak measures.
 		select {
 		case <-time.After(e.slow):
 		case <-r.Context().Done():
 		}
-		if r.Context().Err() != nil {
-			return // the client gave up: not delivered
-		}
+		http.Error(w, "soak: too slow on purpose", http.StatusServiceUnavailable)
+		return
 	}
 	up, perr := parseUpload(r, body)
 	e.mu.Lock()
