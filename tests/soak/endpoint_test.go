@@ -122,6 +122,12 @@ func (e *endpoint) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	up, perr := parseUpload(r, body)
+	if r.Context().Err() != nil {
+		// The client gave up (its upload timeout) and will send it again.
+		// One that gives up after this point gets a duplicate: uploads are
+		// at-least-once across a timeout, and the soak reports them.
+		return
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err != nil || perr != nil {

@@ -135,7 +135,7 @@ func TestSoak(t *testing.T) {
 			t.Logf("twice: pid %d, batch start %s, %s", u.pid, time.Unix(0, u.start).Format(time.TimeOnly), u.kind)
 		}
 		k := [2]any{u.pid, u.kind}
-		if prev, ok := last[k]; ok && u.start <= prev {
+		if prev, ok := last[k]; ok && u.start < prev {
 			disorder++
 			t.Logf("out of order: pid %d, batch start %s after %s, %s", u.pid,
 				time.Unix(0, u.start).Format(time.TimeOnly), time.Unix(0, prev).Format(time.TimeOnly), u.kind)
