@@ -71,11 +71,8 @@ func TestSystemWideFilter(t *testing.T) {
 	testenv.RequireRoot(t)
 	py := testenv.RequireCommand(t, "python3")
 	sleep := testenv.RequireCommand(t, "sleep")
-	park := "import time; time.sleep(1000) # "
-	pyA := startProc(t, nil, py, "-c", park+"bprof-filter-A").Process.Pid
-	pyB := startProc(t, nil, py, "-c", park+"bprof-filter-B").Process.Pid
-	sl := startProc(t, nil, sleep, "1000").Process.Pid
-
+	// The group is made first so that it is removed last (cleanups run in
+	// reverse): after the process in it is killed and reaped.
 	cg := filepath.Join("/sys/fs/cgroup/unified", fmt.Sprintf("bprof-filter-%d", os.Getpid()))
 	if err := os.Mkdir(cg, 0o755); err != nil {
 		t.Fatalf("make cgroup: %v", err)
@@ -85,6 +82,10 @@ func TestSystemWideFilter(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	})
+	park := "import time; time.sleep(1000) # "
+	pyA := startProc(t, nil, py, "-c", park+"bprof-filter-A").Process.Pid
+	pyB := startProc(t, nil, py, "-c", park+"bprof-filter-B").Process.Pid
+	sl := startProc(t, nil, sleep, "1000").Process.Pid
 	if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(pyA)), 0); err != nil {
 		t.Fatalf("move %d into %s: %v", pyA, cg, err)
 	}

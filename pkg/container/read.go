@@ -3,8 +3,11 @@ package container
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // serviceAccountNamespace is where Kubernetes mounts the pod's namespace
@@ -16,7 +19,7 @@ const maxNamespaceLen = 63
 
 // ForPID reads where process pid runs: its cgroups from /proc/PID/cgroup
 // and, in a Kubernetes pod, its namespace from the pod's service-account
-// file (through /proc/PID/root). The paths are as the caller's cgroup
+// file (inside /proc/PID/root; needs Linux 5.6 for openat2). The paths are as the caller's cgroup
 // namespace sees them: an agent in the host's sees a container's whole path.
 func ForPID(pid int) (Info, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/cgroup", pid))
@@ -38,11 +41,33 @@ func ForPID(pid int) (Info, error) {
 // namespaceOf reads the pod's namespace name, or "" when the pod has no
 // service-account mount (automountServiceAccountToken: false).
 func namespaceOf(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/root%s", pid, serviceAccountNamespace))
+	b, err := readInRoot(pid, serviceAccountNamespace, maxNamespaceLen+2)
 	if err != nil {
 		return ""
 	}
 	return ParseNamespace(b)
+}
+
+// readInRoot reads at most limit bytes of path as process pid sees it. The
+// path is resolved inside the process's root (openat2 RESOLVE_IN_ROOT): in
+// most images /var/run is a symlink to "/run", which through a plain
+// /proc/PID/root/var/run would lead to the host's /run instead.
+func readInRoot(pid int, path string, limit int64) ([]byte, error) {
+	root, err := os.Open(fmt.Sprintf("/proc/%d/root", pid))
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	fd, err := unix.Openat2(int(root.Fd()), strings.TrimPrefix(path, "/"), &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %s in the root of %d: %w", path, pid, err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit))
 }
 
 // ParseNamespace checks the content of a service-account namespace file: a
