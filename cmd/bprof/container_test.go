@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -154,10 +155,25 @@ func TestContainerAgentBatch(t *testing.T) {
 	cg, id := containerdCgroup(t)
 	pid := startInContainer(t, root, cg, parkedScript)
 	dir := t.TempDir()
-	log := runAgentFor(t, 2*time.Second, "-p", strconv.Itoa(pid), "--output-dir", dir)
+	// Stopped as soon as it has started: the final batch holds the wall
+	// time of the threads parked all along, which is enough.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var log logBuffer
+	done := make(chan error, 1)
+	go func() { done <- runAgentContext(ctx, []string{"-p", strconv.Itoa(pid), "--output-dir", dir}, &log) }()
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(log.String(), "agent started"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("agent not started within 60 s:\n%s", log.String())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("agent: %v\n%s", err, log.String())
+	}
 	scs, ps := readBatches(t, dir)
 	if len(scs) == 0 {
-		t.Fatalf("no batch\n%s", log)
+		t.Fatalf("no batch\n%s", log.String())
 	}
 	for i, sc := range scs {
 		if got := sc["labels"].(map[string]any)["container_id"]; got != id {
