@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/bprof/bprof/pkg/container"
 	"github.com/bprof/bprof/pkg/process"
 	"github.com/bprof/bprof/pkg/python"
 )
@@ -63,14 +64,15 @@ func (f *Filter) admit(pid int) (ok bool, why string) {
 }
 
 // cgroupMatches reports whether re matches the path of one line of a
-// /proc/PID/cgroup file ("ID:CONTROLLERS:PATH").
+// /proc/PID/cgroup file ("ID:CONTROLLERS:PATH"). A file that does not parse
+// matches nothing.
 func cgroupMatches(re *regexp.Regexp, file string) bool {
-	for _, line := range strings.Split(file, "\n") {
-		_, rest, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		if _, path, ok := strings.Cut(rest, ":"); ok && re.MatchString(path) {
+	cgs, err := container.ParseCgroups(strings.NewReader(file))
+	if err != nil {
+		return false
+	}
+	for _, c := range cgs {
+		if re.MatchString(c.Path) {
 			return true
 		}
 	}

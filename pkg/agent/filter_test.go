@@ -153,7 +153,7 @@ func TestCgroupMatches(t *testing.T) {
 		"0::/kubepods/pod1/abc\n":          true,
 		"4:memory:/kubepods/x\n0::/\n":     true,
 		"0::/system.slice/kubepods\n":      false,
-		"garbage\n0::/user.slice\n":        false,
+		"garbage\n0::/kubepods\n":          false, // not a cgroup file: matches nothing
 		"":                                 false,
 		"1:name=systemd:/kubepods:weird\n": true,
 	} {
