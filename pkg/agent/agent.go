@@ -24,6 +24,7 @@ type Agent struct {
 	host      string
 	alive     func(pid int) bool   // whether a target still exists
 	startTime func(pid int) uint64 // when the process with this PID started; 0 if unknown
+	scanEvery time.Duration        // system-wide: how often /proc is scanned (scanInterval)
 
 	ops      chan op
 	stopLoop chan struct{}
@@ -74,10 +75,11 @@ func New(opts Options) (*Agent, error) {
 		host = "unknown"
 	}
 	return &Agent{
-		opts:  opts,
-		log:   opts.Log,
-		host:  host,
-		alive: processAlive,
+		opts:      opts,
+		log:       opts.Log,
+		host:      host,
+		alive:     processAlive,
+		scanEvery: scanInterval,
 		startTime: func(pid int) uint64 {
 			st, _ := process.StartTime(pid)
 			return st

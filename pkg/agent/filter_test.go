@@ -36,6 +36,23 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// newScanAgent starts a system-wide agent over a fake source that scans
+// /proc every 50 ms, so that tests wait less for it to see processes.
+func newScanAgent(t *testing.T, src *fakeSource, opts Options) *Agent {
+	t.Helper()
+	opts.Source, opts.SystemWide = src, true
+	a, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.alive = func(int) bool { return true }
+	a.scanEvery = 50 * time.Millisecond
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // waitFor polls cond until it holds, or fails the test after 20 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -104,7 +121,7 @@ func TestSystemWideFilter(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			src := newFakeSource(false)
 			var log syncBuffer
-			a := newTestAgent(t, src, Options{SystemWide: true, Filter: tt.filter, Sinks: []Sink{&memSink{}},
+			a := newScanAgent(t, src, Options{Filter: tt.filter, Sinks: []Sink{&memSink{}},
 				Log: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 			defer a.Stop()
 			for _, pid := range tt.take {
@@ -132,7 +149,7 @@ func TestSystemWideFilterExec(t *testing.T) {
 	py := testenv.RequireCommand(t, "python3")
 	src := newFakeSource(false)
 	var log syncBuffer
-	a := newTestAgent(t, src, Options{SystemWide: true, Sinks: []Sink{&memSink{}},
+	a := newScanAgent(t, src, Options{Sinks: []Sink{&memSink{}},
 		Log: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	defer a.Stop()
 	r, w := io.Pipe()
@@ -171,7 +188,7 @@ func TestSystemWideFilterForkExec(t *testing.T) {
 	py := testenv.RequireCommand(t, "python3")
 	src := newFakeSource(false)
 	var log syncBuffer
-	a := newTestAgent(t, src, Options{SystemWide: true, Filter: Filter{Cmdline: regexp.MustCompile(`bprof-forkexec-after`)},
+	a := newScanAgent(t, src, Options{Filter: Filter{Cmdline: regexp.MustCompile(`bprof-forkexec-after`)},
 		Sinks: []Sink{&memSink{}}, Log: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	defer a.Stop()
 	r, w := io.Pipe()

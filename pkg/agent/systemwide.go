@@ -48,7 +48,7 @@ const noExe = "\x00"
 func (a *Agent) scan(stop <-chan struct{}) {
 	self := os.Getpid()
 	known := map[int]seenProc{}
-	t := time.NewTicker(scanInterval)
+	t := time.NewTicker(a.scanEvery)
 	defer t.Stop()
 	for {
 		seen := map[int]bool{}
