@@ -202,3 +202,14 @@ func TestSystemWideFilterForkExec(t *testing.T) {
 	fmt.Fprintln(w, "go")
 	waitFor(t, "the process to be taken after its exec", func() bool { return src.has(pid) })
 }
+
+func TestRecheckAfter(t *testing.T) {
+	for _, tt := range []struct{ age, want time.Duration }{
+		{0, 0}, {9 * time.Second, 0}, {20 * time.Second, 5 * time.Second}, {2 * time.Minute, 30 * time.Second},
+		{time.Hour, time.Minute},
+	} {
+		if got := recheckAfter(tt.age); got != tt.want {
+			t.Errorf("recheckAfter(%s) = %s, want %s", tt.age, got, tt.want)
+		}
+	}
+}
