@@ -4,7 +4,7 @@ CLANG   ?= clang-19
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/bprof
 
-.PHONY: build generate check-generated test bench demo fuzz clean
+.PHONY: build generate check-generated test bench soak demo fuzz clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/bprof
@@ -29,6 +29,12 @@ test:
 bench: build
 	bench/peers.sh
 	$(GO) run ./bench -out docs/BENCHMARKS.md
+
+# The agent's soak (docs/RELIABILITY.md): minutes of churn and endpoint faults; not part of make test.
+# SOAK_DURATION=3m for a shorter run (at least 110s).
+SOAK_DURATION ?= 10m
+soak:
+	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -tags soak -count=1 -timeout 60m -run TestSoak -v ./tests/soak/
 
 # Run every fuzz target for a short while.
 fuzz:

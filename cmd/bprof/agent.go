@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"os/signal"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,6 +43,7 @@ type agentConfig struct {
 	fp        bool
 	memory    bool
 	allocSize int
+	warnings  []string // about flags the agent can still work with, logged at start
 }
 
 func parseAgentFlags(args []string, stderr io.Writer) (*agentConfig, error) {
@@ -62,6 +66,10 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentConfig, error) {
 	fp := fs.Bool("frame-pointers", false, "walk native stacks by frame pointers only, without .eh_frame unwind tables")
 	mem := fs.Bool("memory", false, "add memory profiles (alloc_*, inuse_*): -p targets on CPython 3.14+ are attached, registered processes (bprof_client) load the sampler themselves")
 	allocBytes := fs.String("alloc-sample-bytes", "512KiB", "--memory: mean bytes allocated between two sampled allocations")
+	matchComm := fs.String("match-comm", "", "system-wide: profile only processes whose name (comm) matches this regular expression")
+	matchCmdline := fs.String("match-cmdline", "", "system-wide: profile only processes whose command line matches this regular expression")
+	matchCgroup := fs.String("match-cgroup", "", "system-wide: profile only processes with a cgroup path matching this regular expression")
+	pythonOnly := fs.Bool("python-only", true, "system-wide: profile only processes that run CPython (--python-only=false for every process)")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -110,13 +118,54 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentConfig, error) {
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--spool-max: %w", err)}
 	}
+	filter, err := parseFilter(*matchComm, *matchCmdline, *matchCgroup, *pythonOnly)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if !systemWide && (filter.Comm != nil || filter.Cmdline != nil || filter.Cgroup != nil || fs.Changed("python-only")) {
+		return nil, usageError{errors.New("--match-comm, --match-cmdline, --match-cgroup and --python-only choose processes in system-wide mode: leave out -p and --listen, or the filter")}
+	}
+	if p > 0 && p < agent.MinPeriod {
+		return nil, usageError{fmt.Errorf("--period %s: at least %s (and 10s or more outside tests)", p, agent.MinPeriod)}
+	}
+	if p > 0 && p < time.Second {
+		c.warnings = append(c.warnings, fmt.Sprintf("--period %s is under 1s: each batch then costs more to cut, encode and send than it tells; use 10s or more outside tests", p))
+	}
 	c.opts = agent.Options{ApplicationName: *app, Period: p, UploadTimeout: t, Labels: lm, PIDs: *pids,
-		Rate: *rate, Listen: *listen, ListenGroup: *group, SystemWide: systemWide}
+		Rate: *rate, Listen: *listen, ListenGroup: *group, SystemWide: systemWide, Filter: filter}
 	if *url != "" {
 		c.py = agent.PyroscopeOptions{URL: *url, SpoolDir: *spoolDir, SpoolMax: max, TenantID: *tenant}
+		if _, err := agent.NewPyroscopeSink(c.py); err != nil { // checks the URL only
+			return nil, usageError{err}
+		}
 	}
 	return c, nil
 }
+
+// parseFilter compiles the system-wide filter flags.
+func parseFilter(comm, cmdline, cgroup string, pythonOnly bool) (agent.Filter, error) {
+	var f agent.Filter
+	for _, e := range []struct {
+		flag, expr string
+		dst        **regexp.Regexp
+	}{{"--match-comm", comm, &f.Comm}, {"--match-cmdline", cmdline, &f.Cmdline}, {"--match-cgroup", cgroup, &f.Cgroup}} {
+		if e.expr == "" {
+			continue
+		}
+		re, err := regexp.Compile(e.expr)
+		if err != nil {
+			return f, fmt.Errorf("%s %q: not a regular expression (Go syntax): %v", e.flag, e.expr, err)
+		}
+		*e.dst = re
+	}
+	f.AllProcesses = !pythonOnly
+	return f, nil
+}
+
+// labelKeyRE is what a --label key may be: a Pyroscope label name. (A
+// registered process's keys are laxer, and renamed for Pyroscope; a flag
+// can simply be fixed.)
+var labelKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
 
 // parseLabels turns key=value flags into a map; a key given twice is an error.
 func parseLabels(kvs []string) (map[string]string, error) {
@@ -126,10 +175,16 @@ func parseLabels(kvs []string) (map[string]string, error) {
 		if !ok || k == "" {
 			return nil, fmt.Errorf("label %q: want key=value", kv)
 		}
+		if !labelKeyRE.MatchString(k) {
+			return nil, fmt.Errorf("label key %q: use letters, digits, '_' and '.', not starting with a digit", k)
+		}
 		if _, dup := m[k]; dup {
 			return nil, fmt.Errorf("label %q given twice", k)
 		}
 		m[k] = v
+	}
+	if err := agent.CheckLabels(m); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -174,14 +229,31 @@ Examples:
   sudo bprof agent --application-name host-a --upload-url http://pyroscope:4040`
 
 func runAgent(args []string, stdout, stderr io.Writer) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return runAgentContext(ctx, args, stderr)
+	// The first SIGINT or SIGTERM stops the agent cleanly; a second one
+	// while it stops makes it exit at once (runAgentWith).
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	again := make(chan os.Signal, 1)
+	go func() {
+		<-sigs
+		cancel()
+		again <- <-sigs
+	}()
+	return runAgentWith(ctx, again, args, stderr)
 }
 
 // runAgentContext runs the agent until ctx is done, then stops it: the last
 // partial batches are shipped before it returns.
 func runAgentContext(ctx context.Context, args []string, stderr io.Writer) error {
+	return runAgentWith(ctx, nil, args, stderr)
+}
+
+// runAgentWith is runAgentContext where a value on hurry (a second signal)
+// ends the process at once, leaving the spool as it is.
+func runAgentWith(ctx context.Context, hurry <-chan os.Signal, args []string, stderr io.Writer) error {
 	c, err := parseAgentFlags(args, stderr)
 	if err != nil {
 		return err
@@ -190,6 +262,13 @@ func runAgentContext(ctx context.Context, args []string, stderr io.Writer) error
 		return errors.New("bprof needs root (or CAP_BPF and CAP_PERFMON) to load BPF programs: run it with sudo")
 	}
 	log := newAgentLogger(stderr, c.logFormat)
+	log.Info("agent starting", "pid", os.Getpid())
+	if hurry != nil {
+		go exitOnSecondSignal(hurry, log, c)
+	}
+	for _, w := range c.warnings {
+		log.Warn(w)
+	}
 	opts := c.opts
 	opts.Log = log
 	var py *agent.PyroscopeSink
@@ -206,11 +285,18 @@ func runAgentContext(ctx context.Context, args []string, stderr io.Writer) error
 			return usageError{err}
 		}
 		opts.Sinks = append(opts.Sinks, py)
+		go probeUploadURL(c.py.URL, min(opts.UploadTimeout, 3*time.Second), c.py.SpoolDir, log)
 	}
 	sess, err := profiler.NewSession(profiler.Options{Rate: opts.Rate, OffCPU: !c.noOffCPU, FramePointers: c.fp, Warn: func(msg string) { log.Warn(msg) },
 		Memory: c.memory, AllocSampleBytes: c.allocSize})
 	if err != nil {
 		return err
+	}
+	if ctx.Err() != nil {
+		// Stopped while loading: nothing was sampled, nothing to ship.
+		sess.Close()
+		log.Info("agent stopped before it started")
+		return nil
 	}
 	opts.Source = sess
 	if c.memory {
@@ -224,7 +310,7 @@ func runAgentContext(ctx context.Context, args []string, stderr io.Writer) error
 	if err := a.Start(); err != nil {
 		return err
 	}
-	log.Info("agent started", "pids", opts.PIDs, "listen", opts.Listen, "period", opts.Period)
+	log.Info("agent started", "pids", opts.PIDs, "listen", opts.Listen, "system_wide", opts.SystemWide, "period", opts.Period)
 	<-ctx.Done()
 	log.Info("stopping: flushing the last batches")
 	t0 := time.Now()
@@ -235,4 +321,52 @@ func runAgentContext(ctx context.Context, args []string, stderr io.Writer) error
 	}
 	log.Info("agent stopped", "took", time.Since(t0).Round(time.Millisecond))
 	return err
+}
+
+// exitOnSecondSignal ends the process at once when a second signal comes:
+// an operator who asks twice does not want to wait for a slow endpoint.
+// Uploads not yet delivered stay in the spool directory (every upload is
+// written there before it is sent) and go out at the next start.
+func exitOnSecondSignal(hurry <-chan os.Signal, log *slog.Logger, c *agentConfig) {
+	sig := <-hurry
+	if c.opts.Listen != "" {
+		os.Remove(c.opts.Listen)
+	}
+	switch {
+	case c.py.URL == "":
+		log.Warn("second signal: exiting at once; the batches of the current period are lost", "signal", sig.String())
+	case c.py.SpoolDir != "":
+		log.Warn("second signal: exiting at once; undelivered uploads stay in the spool for the next start", "signal", sig.String(), "spool_dir", c.py.SpoolDir)
+	default:
+		log.Warn("second signal: exiting at once; undelivered uploads are lost (no --spool-dir)", "signal", sig.String())
+	}
+	os.Exit(1)
+}
+
+// probeUploadURL warns once when the upload server cannot be reached at
+// start: the agent still works, spooling batches until it answers, but the
+// operator should know now rather than at the first failed upload.
+func probeUploadURL(raw string, timeout time.Duration, spoolDir string, log *slog.Logger) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return // NewPyroscopeSink refused it already
+	}
+	host := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
+	}
+	conn, err := net.DialTimeout("tcp", host, timeout)
+	if err == nil {
+		conn.Close()
+		return
+	}
+	where := "memory (--spool-max)"
+	if spoolDir != "" {
+		where = spoolDir
+	}
+	log.Warn("upload URL unreachable at start: batches wait in the spool until it answers", "url", raw, "spool", where, "err", err)
 }

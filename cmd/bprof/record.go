@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bprof/bprof/pkg/container"
 	"github.com/bprof/bprof/pkg/export"
 	"github.com/bprof/bprof/pkg/flamegraph"
 	"github.com/bprof/bprof/pkg/process"
@@ -128,6 +129,7 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer sess.Close()
+	where := map[int]map[string]string{} // container labels by pid, read while the targets live
 	for _, pid := range *pids {
 		if err := sess.Add(pid); err != nil {
 			return err
@@ -136,6 +138,9 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 			if err := sess.AttachMemory(pid); err != nil {
 				return err
 			}
+		}
+		if info, err := container.ForPID(pid); err == nil {
+			where[pid] = info.Labels()
 		}
 	}
 
@@ -181,6 +186,7 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 		status.stop()
 	}
 	p, start, end := sess.Cut()
+	export.AddLabels(p, func(pid int) map[string]string { return where[pid] })
 	st, statErr := sess.Stats()
 	writeErr := writeAll(outs, p)
 	if writeErr == nil {

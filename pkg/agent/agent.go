@@ -10,16 +10,21 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bprof/bprof/pkg/container"
+	"github.com/bprof/bprof/pkg/export"
+	"github.com/bprof/bprof/pkg/process"
 	"github.com/google/pprof/profile"
 )
 
 // Agent profiles a changing set of processes and ships one batch per target
 // and period to its sinks.
 type Agent struct {
-	opts  Options
-	log   *slog.Logger
-	host  string
-	alive func(pid int) bool // whether a target still exists
+	opts      Options
+	log       *slog.Logger
+	host      string
+	alive     func(pid int) bool   // whether a target still exists
+	startTime func(pid int) uint64 // when the process with this PID started; 0 if unknown
+	scanEvery time.Duration        // system-wide: how often /proc is scanned (scanInterval)
 
 	ops      chan op
 	stopLoop chan struct{}
@@ -37,7 +42,9 @@ type Agent struct {
 type target struct {
 	pid        int
 	cfg        Target
-	start      time.Time // of the current period
+	start      time.Time         // of the current period
+	where      map[string]string // container labels, read when the target is made
+	startTime  uint64            // of the process, to tell when its PID is reused; 0 if unknown
 	parts      []*profile.Profile
 	registered bool // added by the user; else samples of an unknown pid
 }
@@ -69,10 +76,15 @@ func New(opts Options) (*Agent, error) {
 		host = "unknown"
 	}
 	return &Agent{
-		opts:     opts,
-		log:      opts.Log,
-		host:     host,
-		alive:    processAlive,
+		opts:      opts,
+		log:       opts.Log,
+		host:      host,
+		alive:     processAlive,
+		scanEvery: scanInterval,
+		startTime: func(pid int) uint64 {
+			st, _ := process.StartTime(pid)
+			return st
+		},
 		ops:      make(chan op),
 		stopLoop: make(chan struct{}),
 		loopDone: make(chan struct{}),
@@ -80,6 +92,49 @@ func New(opts Options) (*Agent, error) {
 		runDone:  make(chan struct{}),
 		targets:  map[int]*target{},
 	}, nil
+}
+
+// newTarget makes the target of pid, reading what is fixed for the
+// process's life: where it runs and when it started.
+func (a *Agent) newTarget(pid int, cfg Target, start time.Time, registered bool) *target {
+	t := &target{pid: pid, cfg: cfg, start: start, registered: registered, where: a.where(pid)}
+	if pid > 0 {
+		t.startTime = a.startTime(pid)
+	}
+	return t
+}
+
+// reused reports whether t's PID now belongs to another process.
+func (a *Agent) reused(t *target) bool {
+	if t.startTime == 0 || t.pid <= 0 {
+		return false
+	}
+	now := a.startTime(t.pid)
+	return now != 0 && now != t.startTime
+}
+
+// finish ships t's last batch and forgets it: its process is gone.
+func (a *Agent) finish(t *target) {
+	a.distribute()
+	a.ship(t, time.Now(), true)
+	if t.registered {
+		a.opts.Source.Remove(t.pid)
+	}
+	delete(a.targets, t.pid)
+	a.log.Info("target exited", "pid", t.pid, "application", t.cfg.ApplicationName, "reason", "pid reused")
+}
+
+// where reads the container and pod pid runs in, as labels (none for a
+// process on the host, or one that is gone).
+func (a *Agent) where(pid int) map[string]string {
+	if pid <= 0 {
+		return nil
+	}
+	info, err := container.ForPID(pid)
+	if err != nil {
+		return nil
+	}
+	return info.Labels()
 }
 
 func processAlive(pid int) bool {
@@ -123,7 +178,7 @@ func (a *Agent) Start() error {
 		}
 		// The first period starts when sampling does, after Add: start-up
 		// (symbols, unwind tables) is no part of it.
-		a.targets[pid] = &target{pid: pid, cfg: a.opts.withDefaults(Target{}), start: time.Now(), registered: true}
+		a.targets[pid] = a.newTarget(pid, a.opts.withDefaults(Target{}), time.Now(), true)
 		if a.opts.Memory != nil {
 			if err := a.opts.Memory.Attach(pid); err != nil {
 				a.log.Warn("no memory profiles for this target", "pid", pid, "err", err)
@@ -269,6 +324,12 @@ func (a *Agent) apply(o op) error {
 		}
 		return a.opts.Memory.Attach(o.pid)
 	}
+	if o.add && t != nil && a.reused(t) {
+		// Another process has the PID now: the old one's last batch is
+		// its own, and the new one starts afresh (its Python, its maps).
+		a.finish(t)
+		t = nil
+	}
 	if o.add {
 		if t != nil && t.registered {
 			t.cfg = o.cfg
@@ -282,7 +343,7 @@ func (a *Agent) apply(o op) error {
 		default:
 		}
 		if t == nil {
-			t = &target{pid: o.pid, start: time.Now()}
+			t = a.newTarget(o.pid, o.cfg, time.Now(), true)
 			a.targets[o.pid] = t
 		}
 		t.cfg, t.registered = o.cfg, true
@@ -308,7 +369,7 @@ func (a *Agent) distribute() time.Time {
 	for pid, part := range splitByPID(p) {
 		t := a.targets[pid]
 		if t == nil {
-			t = &target{pid: pid, cfg: a.opts.withDefaults(Target{}), start: start}
+			t = a.newTarget(pid, a.opts.withDefaults(Target{}), start, false)
 			a.targets[pid] = t
 		}
 		t.parts = append(t.parts, part)
@@ -321,7 +382,7 @@ func (a *Agent) distribute() time.Time {
 func (a *Agent) cutAndShip(final bool) {
 	end := a.distribute()
 	for pid, t := range a.targets {
-		gone := t.registered && pid > 0 && !a.alive(pid)
+		gone := t.registered && pid > 0 && (!a.alive(pid) || a.reused(t))
 		if !final && !gone && end.Before(t.start.Add(t.cfg.Period)) {
 			continue
 		}
@@ -354,6 +415,7 @@ func (a *Agent) ship(t *target, end time.Time, final bool) {
 		PID:             t.pid,
 		Hostname:        a.host,
 		Labels:          t.cfg.Labels,
+		Where:           t.where,
 		Start:           start,
 		End:             end,
 		Samples:         sampleCount(p),
@@ -365,6 +427,7 @@ func (a *Agent) ship(t *target, end time.Time, final bool) {
 	if a.opts.Memory != nil {
 		b.AllocSampleBytes = a.opts.Memory.SampleBytes()
 	}
+	export.AddLabels(p, func(int) map[string]string { return t.where })
 	p.Comments = labelComments(b.AllLabels())
 	for _, s := range a.opts.Sinks {
 		if err := s.Send(b); err != nil {

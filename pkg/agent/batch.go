@@ -15,6 +15,7 @@ type Batch struct {
 	PID             int
 	Hostname        string
 	Labels          map[string]string // the user's labels only
+	Where           map[string]string // container_id, pod_uid, namespace: where the process runs (pkg/container)
 	Start, End      time.Time
 	Samples         int64 // sum of the samples/count values
 	Final           bool  // the target's last batch (it left, or the agent stopped)
@@ -26,21 +27,32 @@ type Batch struct {
 	AllocSampleBytes int64
 }
 
-// Reserved label keys: the agent sets them on every batch, users may not.
-var reservedLabels = []string{"application_name", "hostname", "pid", "start", "end"}
+// Reserved label keys: the agent sets them, users may not. The last three
+// only on batches of processes in a container or pod.
+var reservedLabels = []string{"application_name", "hostname", "pid", "start", "end", "container_id", "pod_uid", "namespace"}
 
 // AllLabels returns the user's labels plus application_name, hostname, pid,
-// start and end (RFC 3339 with nanoseconds).
+// start and end (RFC 3339 with nanoseconds), and container_id, pod_uid and
+// namespace when known.
 func (b *Batch) AllLabels() map[string]string {
-	m := make(map[string]string, len(b.Labels)+5)
-	for k, v := range b.Labels {
-		m[k] = v
-	}
+	m := b.labels()
 	m["application_name"] = b.ApplicationName
 	m["hostname"] = b.Hostname
 	m["pid"] = strconv.Itoa(b.PID)
 	m["start"] = b.Start.UTC().Format(time.RFC3339Nano)
 	m["end"] = b.End.UTC().Format(time.RFC3339Nano)
+	return m
+}
+
+// labels returns the user's labels with where the process runs.
+func (b *Batch) labels() map[string]string {
+	m := make(map[string]string, len(b.Labels)+len(b.Where)+5)
+	for k, v := range b.Labels {
+		m[k] = v
+	}
+	for k, v := range b.Where {
+		m[k] = v
+	}
 	return m
 }
 

@@ -54,10 +54,7 @@ func (d *DirSink) Send(b *Batch) error {
 	if err := b.Profile.Write(&pb); err != nil {
 		return fmt.Errorf("encode batch %s: %w", stem, err)
 	}
-	labels := b.Labels
-	if labels == nil {
-		labels = map[string]string{}
-	}
+	labels := b.labels()
 	js, err := json.MarshalIndent(sidecar{
 		ApplicationName: b.ApplicationName,
 		Labels:          labels,

@@ -11,7 +11,10 @@
 // period. Sinks must not block the loop for long: the Pyroscope sink queues
 // requests in a spool and delivers them from its own goroutine, in order.
 //
-// Processes join either from Options.PIDs or through the registration socket
+// Processes join from Options.PIDs, through the registration socket
 // (Options.Listen), where a process registers itself, identified by
-// SO_PEERCRED, never by a PID it claims. docs/AGENT.md describes the protocol.
+// SO_PEERCRED, never by a PID it claims, or, system-wide, from a scan of /proc
+// through Options.Filter. docs/AGENT.md describes the protocol. A target
+// remembers its process's start time, so a reused PID is a new target, and
+// where it runs (pkg/container), which labels its batches and samples.
 package agent

@@ -13,13 +13,20 @@ const (
 	DefaultPeriod        = 45 * time.Second
 	DefaultUploadTimeout = 10 * time.Second
 	DefaultRate          = 100
+	// DefaultRequestTimeout is how long a registration connection may take
+	// to send its first request.
+	DefaultRequestTimeout = 10 * time.Second
 )
+
+// MinPeriod is the shortest period the agent takes (for tests: in
+// production a period is tens of seconds).
+const MinPeriod = 10 * time.Millisecond
 
 // Limits on what a target may ask for.
 const (
 	maxLabels     = 30 // Pyroscope's default limit per series, less our own
 	maxLabelLen   = 256
-	minPeriod     = 10 * time.Millisecond
+	minPeriod     = MinPeriod
 	maxPeriod     = 24 * time.Hour
 	maxAppNameLen = 256
 )
@@ -34,9 +41,12 @@ type Options struct {
 	// SystemWide profiles every process, picking up new ones as they start
 	// (within a second) and dropping those that end.
 	SystemWide bool
-	Rate       int // Hz, for the Source's caller; DefaultRate if 0
-	Sinks      []Sink
-	Log        *slog.Logger // nil discards
+	// Filter chooses the processes of system-wide mode; its zero value
+	// takes every process that runs CPython.
+	Filter Filter
+	Rate   int // Hz, for the Source's caller; DefaultRate if 0
+	Sinks  []Sink
+	Log    *slog.Logger // nil discards
 
 	// Source yields the profiles; the agent closes it in Stop. Required:
 	// cmd/bprof passes a *profiler.Session.
@@ -46,6 +56,10 @@ type Options struct {
 	// owned by ListenGroup when that is set.
 	Listen      string
 	ListenGroup string
+	// RequestTimeout bounds the wait for a whole request on a connection
+	// that is not registered (DefaultRequestTimeout if 0); then it gets an
+	// error and is closed.
+	RequestTimeout time.Duration
 
 	// Memory, when set, adds memory profiles: the PIDs are attached from
 	// the start, and registered processes are offered the allocation sampler
@@ -88,6 +102,9 @@ func (o *Options) setDefaults() {
 	if o.Rate == 0 {
 		o.Rate = DefaultRate
 	}
+	if o.RequestTimeout == 0 {
+		o.RequestTimeout = DefaultRequestTimeout
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -106,6 +123,10 @@ func (t *Target) check() error {
 	}
 	return checkLabels(t.Labels)
 }
+
+// CheckLabels reports what is wrong with labels given to the agent: too
+// many, too long, a reserved key, '=' in a key or a newline anywhere.
+func CheckLabels(m map[string]string) error { return checkLabels(m) }
 
 func checkLabels(m map[string]string) error {
 	if len(m) > maxLabels {

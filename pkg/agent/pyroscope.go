@@ -409,11 +409,12 @@ func stringLabels(s *profile.Sample) {
 	s.NumLabel, s.NumUnit = nil, nil
 }
 
-// seriesName is app{k=v,...}: the user's labels, hostname and pid, sorted,
+// seriesName is app{k=v,...}: the user's labels, where the process runs
+// (container_id, pod_uid, namespace), hostname and pid, sorted,
 // with characters Pyroscope's name parser treats specially replaced.
 func seriesName(b *Batch) string {
 	tags := map[string]string{"hostname": b.Hostname, "pid": strconv.Itoa(b.PID)}
-	for k, v := range b.Labels {
+	for k, v := range b.labels() {
 		tags[labelKey(k)] = labelValue(v)
 	}
 	keys := make([]string, 0, len(tags))

@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,10 +24,17 @@ type server struct {
 	a  *Agent
 	ln *net.UnixListener
 
-	mu    sync.Mutex
-	conns map[*net.UnixConn]bool
-	wg    sync.WaitGroup
+	timeout time.Duration // for a request, while the connection is not registered
+
+	mu      sync.Mutex
+	conns   map[*net.UnixConn]bool
+	closing bool
+	wg      sync.WaitGroup
 }
+
+// replyTimeout bounds writing one answer: a client that never reads its
+// answers must not hold its handler, nor Stop, for ever.
+const replyTimeout = 5 * time.Second
 
 // listen creates the socket at path (replacing a stale one), mode 0660 and
 // owned by group when given, and serves it.
@@ -52,7 +60,7 @@ func listen(a *Agent, path, group string) (*server, error) {
 			return nil, fmt.Errorf("listen on %s: %w", path, err)
 		}
 	}
-	s := &server{a: a, ln: ln, conns: map[*net.UnixConn]bool{}}
+	s := &server{a: a, ln: ln, conns: map[*net.UnixConn]bool{}, timeout: a.opts.RequestTimeout}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
@@ -90,11 +98,15 @@ func (s *server) accept() {
 
 // close stops accepting, closes the connections (unregistering their
 // processes, which ships their last batches) and waits for the handlers.
+// The deadline wakes a handler blocked in a write to a client that does not
+// read, which closing the read side would not.
 func (s *server) close() error {
 	err := s.ln.Close()
 	s.mu.Lock()
+	s.closing = true
 	for c := range s.conns {
 		c.CloseRead()
+		c.SetWriteDeadline(time.Now())
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
@@ -144,23 +156,55 @@ func (s *server) serve(c *net.UnixConn) {
 		}
 	}()
 	r := bufio.NewReaderSize(c, 4096)
-	enc := json.NewEncoder(c)
+	// answer writes one reply; false means the client is not reading (or
+	// the agent is stopping) and the connection is done.
+	answer := func(rep reply) bool {
+		s.mu.Lock() // close sets its deadline under mu: ours must not undo it
+		closing := s.closing
+		if !closing {
+			c.SetWriteDeadline(time.Now().Add(replyTimeout))
+		}
+		s.mu.Unlock()
+		return !closing && json.NewEncoder(c).Encode(rep) == nil
+	}
 	for {
+		// A connection that is not registered must send a whole request in
+		// time: a client that connects and says nothing, or half a line,
+		// would otherwise hold a handler for ever. A registered one stays
+		// quiet until it stops, by design.
+		var deadline time.Time
+		if !registered {
+			deadline = time.Now().Add(s.timeout)
+		}
+		c.SetReadDeadline(deadline)
 		line, err := readLine(r, maxMessage)
 		if err != nil {
-			if errors.Is(err, errLineTooLong) {
-				enc.Encode(reply{Error: err.Error()})
+			switch {
+			case errors.Is(err, errLineTooLong):
+				s.a.log.Warn("registration request refused", "peer_pid", pid, "err", err)
+				answer(reply{Error: err.Error() + ": closing the connection"})
+			case errors.Is(err, os.ErrDeadlineExceeded) && !s.isClosing():
+				msg := fmt.Sprintf("no complete request (one JSON line ending in a newline) within %s: closing the connection", s.timeout)
+				s.a.log.Warn("registration connection timed out", "peer_pid", pid, "err", msg)
+				answer(reply{Error: msg})
 			}
 			return
 		}
-		ans := reply{OK: true}
-		if err := s.handle(pid, line, &registered, &ans); err != nil {
+		rep := reply{OK: true}
+		if err := s.handle(pid, line, &registered, &rep); err != nil {
 			s.a.log.Warn("registration request refused", "peer_pid", pid, "err", err)
-			enc.Encode(reply{Error: err.Error()})
-			continue
+			rep = reply{Error: err.Error()}
 		}
-		enc.Encode(ans)
+		if !answer(rep) {
+			return
+		}
 	}
+}
+
+func (s *server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
 }
 
 func (s *server) handle(pid int, line []byte, registered *bool, ans *reply) error {

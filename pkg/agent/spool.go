@@ -38,6 +38,11 @@ type spool struct {
 	next    uint64
 	dropped int64
 	notify  chan struct{} // one token after each push
+	// sending is the upload head last returned, until it is removed: the
+	// one being sent, which overflow must not drop (it may be delivered,
+	// and would then be counted both as sent and as dropped).
+	sending   uint64
+	isSending bool
 }
 
 type spoolEntry struct {
@@ -119,8 +124,15 @@ func (s *spool) push(u *upload) (dropped int, err error) {
 	s.next++
 	s.entries = append(s.entries, e)
 	s.size += e.size
-	for s.max > 0 && s.size > s.max && len(s.entries) > 1 {
-		s.removeLocked(s.entries[0].seq)
+	for s.max > 0 && s.size > s.max {
+		i := 0
+		if s.isSending && s.entries[0].seq == s.sending {
+			i = 1
+		}
+		if i >= len(s.entries)-1 {
+			break // keep the newest, and the one being sent
+		}
+		s.removeLocked(s.entries[i].seq)
 		dropped++
 	}
 	s.dropped += int64(dropped)
@@ -137,6 +149,7 @@ func (s *spool) head() (seq uint64, u *upload, ok bool, err error) {
 		return 0, nil, false, nil
 	}
 	e := s.entries[0]
+	s.sending, s.isSending = e.seq, true
 	if e.up != nil {
 		return e.seq, e.up, true, nil
 	}
@@ -160,6 +173,9 @@ func (s *spool) remove(seq uint64) {
 }
 
 func (s *spool) removeLocked(seq uint64) {
+	if s.isSending && seq == s.sending {
+		s.isSending = false
+	}
 	for i, e := range s.entries {
 		if e.seq != seq {
 			continue

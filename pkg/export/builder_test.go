@@ -132,3 +132,34 @@ func TestWriteFileOpensInPprof(t *testing.T) {
 	}
 	var _ = profile.Parse
 }
+
+func TestAddLabels(t *testing.T) {
+	b := NewBuilder(Options{Rate: 100})
+	b.AddCPU([]symbolize.Frame{Pseudo("[a]")}, Labels{PID: 1, TID: 1, ThreadName: "t1"}, 1)
+	b.AddCPU([]symbolize.Frame{Pseudo("[a]")}, Labels{PID: 2, TID: 2, ThreadName: "x"}, 1)
+	p := b.Profile(time.Now(), time.Now())
+	AddLabels(p, func(pid int) map[string]string {
+		if pid == 1 {
+			return map[string]string{"container_id": "c1", "thread_name": "not this"}
+		}
+		return nil
+	})
+	for _, s := range p.Sample {
+		switch s.NumLabel["pid"][0] {
+		case 1:
+			if got := s.Label["container_id"]; len(got) != 1 || got[0] != "c1" {
+				t.Errorf("pid 1 container_id %v, want [c1]", got)
+			}
+			if got := s.Label["thread_name"]; got[0] != "t1" {
+				t.Errorf("pid 1 thread_name %v, want its own [t1]", got)
+			}
+		case 2:
+			if len(s.Label["container_id"]) != 0 || s.Label["thread_name"][0] != "x" {
+				t.Errorf("pid 2 labels %v, want its own only", s.Label)
+			}
+		}
+	}
+	if err := p.CheckValid(); err != nil {
+		t.Error(err)
+	}
+}

@@ -53,7 +53,7 @@ func (s *Session) snapshotBlocked(pid int) {
 			blocked = append(blocked, tid)
 		}
 	}
-	pyStacks := s.python.ThreadStacks(pid, blocked) // one walk of the thread list for all
+	pyStacks := s.pythonStacks(pid, blocked) // one walk of the thread list for all
 	for _, tid := range blocked {
 		var frames []symbolize.Frame
 		if names, err := process.KernelStack(pid, tid); err == nil {

@@ -1,0 +1,18 @@
+package process
+
+// LocalTID returns the ID that thread tid (as this process's PID namespace
+// sees it) has in the innermost PID namespace of its process: the last
+// NSpid entry of /proc/PID/task/TID/status. A process in a container knows
+// its threads by these IDs (gettid, CPython's native_thread_id), so whatever
+// the target itself recorded must be matched against them, not against
+// host TIDs. Outside any nested namespace, it is tid itself.
+func LocalTID(pid, tid int) (int, error) {
+	st, err := TaskStatus(pid, tid)
+	if err != nil {
+		return 0, err
+	}
+	if len(st.NSpid) == 0 {
+		return tid, nil // kernels before 4.1 have no NSpid: no nesting to see
+	}
+	return st.NSpid[len(st.NSpid)-1], nil
+}
