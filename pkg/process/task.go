@@ -237,12 +237,3 @@ func Alive(pid int, startTime uint64) bool {
 	}
 	return st.StartTime == startTime && st.State != 'Z' && st.State != 'X'
 }
-
-// HasThread reports whether tid is a thread of process pid.
-func HasThread(pid, tid int) bool {
-	if pid <= 0 || tid <= 0 {
-		return false
-	}
-	_, err := os.Stat(fmt.Sprintf("/proc/%d/task/%d", pid, tid))
-	return err == nil
-}

@@ -81,7 +81,7 @@ func (s *Session) readLateStacks() {
 		if len(blocked) == 0 {
 			continue
 		}
-		refs := s.python.ThreadRefs(pid, blocked)
+		refs := s.pythonRefs(pid, blocked)
 		s.mu.Lock()
 		for tid, r := range refs {
 			l := s.late[threadKey{pid, tid}]

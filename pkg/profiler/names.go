@@ -32,7 +32,7 @@ func (s *Session) threadName(pid, tid int, comm ...string) string {
 		return n.name
 	}
 	if s.python.Attached(pid) {
-		if names, err := s.python.ThreadNames(pid); err == nil {
+		if names, err := s.pythonNames(pid); err == nil {
 			for t, name := range names {
 				s.names[threadKey{pid, t}] = threadName{name: name, python: true}
 			}
@@ -71,7 +71,7 @@ func (s *Session) retryNames() {
 		if !s.python.Attached(pid) {
 			continue
 		}
-		names, err := s.python.ThreadNames(pid)
+		names, err := s.pythonNames(pid)
 		if err != nil {
 			continue
 		}

@@ -2,16 +2,20 @@ package profiler
 
 import (
 	"github.com/bprof/bprof/pkg/process"
+	"github.com/bprof/bprof/pkg/python"
 	"github.com/bprof/bprof/pkg/symbolize"
 )
 
-// pythonStacks walks the Python stacks of pid's threads tids, given and
-// returned by host TID. CPython's native_thread_id is the TID in the
-// target's own PID namespace, which inside a container is not the host's,
-// so each TID is mapped through NSpid before the two are matched.
-func (s *Session) pythonStacks(pid int, tids []int) map[int][]symbolize.Frame {
-	local := make([]int, 0, len(tids))
-	host := make(map[int]int, len(tids)) // namespace-local TID → host TID
+// CPython knows its threads by their TID in the target's own PID namespace
+// (native_thread_id, and glibc's record of it before 3.11), which inside a
+// container is not the host's. Everything bprof matches against Python's
+// threads goes through NSpid: asked by host TID, answered by host TID.
+
+// localTIDs maps pid's threads tids (host TIDs) to their namespace-local
+// TIDs, and back. Threads that exited are left out.
+func localTIDs(pid int, tids []int) (local []int, host map[int]int) {
+	local = make([]int, 0, len(tids))
+	host = make(map[int]int, len(tids))
 	for _, tid := range tids {
 		l, err := process.LocalTID(pid, tid)
 		if err != nil {
@@ -20,6 +24,12 @@ func (s *Session) pythonStacks(pid int, tids []int) map[int][]symbolize.Frame {
 		local = append(local, l)
 		host[l] = tid
 	}
+	return local, host
+}
+
+// pythonStacks walks the Python stacks of pid's threads tids, by host TID.
+func (s *Session) pythonStacks(pid int, tids []int) map[int][]symbolize.Frame {
+	local, host := localTIDs(pid, tids)
 	out := make(map[int][]symbolize.Frame, len(local))
 	for l, frames := range s.python.ThreadStacks(pid, local) {
 		if tid, ok := host[l]; ok {
@@ -27,4 +37,37 @@ func (s *Session) pythonStacks(pid int, tids []int) map[int][]symbolize.Frame {
 		}
 	}
 	return out
+}
+
+// pythonRefs is pythonStacks before naming: the frames as the BPF walker
+// records them.
+func (s *Session) pythonRefs(pid int, tids []int) map[int][]python.FrameRef {
+	local, host := localTIDs(pid, tids)
+	out := make(map[int][]python.FrameRef, len(local))
+	for l, refs := range s.python.ThreadRefs(pid, local) {
+		if tid, ok := host[l]; ok {
+			out[tid] = refs
+		}
+	}
+	return out
+}
+
+// pythonNames is the threading names of pid's live threads, by host TID.
+func (s *Session) pythonNames(pid int) (map[int]string, error) {
+	names, err := s.python.ThreadNames(pid)
+	if err != nil {
+		return nil, err
+	}
+	tids, err := process.Threads(pid)
+	if err != nil {
+		return nil, err
+	}
+	_, host := localTIDs(pid, tids)
+	out := make(map[int]string, len(names))
+	for l, name := range names {
+		if tid, ok := host[l]; ok {
+			out[tid] = name
+		}
+	}
+	return out, nil
 }

@@ -246,9 +246,12 @@ func (p *Python) pyFrame(pp *pyProc, ref python.FrameRef) Frame {
 
 func pseudo(name string) Frame { return Frame{Kind: KindPseudo, Name: name} }
 
+// maxTID is the largest pid_max Linux allows (PID_MAX_LIMIT).
+const maxTID = 4 << 20
+
 // threadsByTID lists pid's Python threads by TID: 3.11+'s native_thread_id,
 // or before that glibc's record of the TID behind the thread's pthread_t,
-// kept only if it is a thread of pid. Threads with neither are left out.
+// both in the process's own PID namespace. Threads with neither are left out.
 func (p *Python) threadsByTID(pid int) (*pyProc, map[int]python.Thread) {
 	pp := p.proc(pid)
 	if pp == nil {
@@ -262,7 +265,10 @@ func (p *Python) threadsByTID(pid int) (*pyProc, map[int]python.Thread) {
 	for _, th := range threads {
 		tid := int(th.NativeID)
 		if tid == 0 {
-			if t, err := python.PthreadTID(pp.mem, th.ThreadID); err == nil && process.HasThread(pid, t) {
+			// The TID in the process's own PID namespace; the caller maps
+			// it (NSpid). Garbage under another C library matches no TID
+			// the caller asks about.
+			if t, err := python.PthreadTID(pp.mem, th.ThreadID); err == nil && t > 0 && t <= maxTID {
 				tid = t
 			}
 		}
