@@ -163,8 +163,11 @@ func wallThreads(t *testing.T, py interpreter) {
 	if sleeperGIL == 0 {
 		t.Errorf("sleeper: no wall time with state=gil")
 	}
-	if cpu["busy"] < 0.9*cpuTotal {
-		t.Errorf("busy thread has %.1f%% of the CPU time, want ≥ 90%%", 100*cpu["busy"]/cpuTotal)
+	// The CPU profile is the busy thread's, but for fast_sleeper's thousand
+	// wake-ups a second, which cost it tens of µs each, more on a loaded
+	// machine: leave them out of the share.
+	if rest := cpuTotal - cpu["fast_sleeper"]; cpu["busy"] < 0.9*rest {
+		t.Errorf("busy thread has %.1f%% of the CPU time of all but fast_sleeper, want ≥ 90%%", 100*cpu["busy"]/rest)
 	}
 }
 
