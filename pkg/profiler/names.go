@@ -57,7 +57,9 @@ func (s *Session) threadName(pid, tid int, comm ...string) string {
 // have only their OS name, for nameRetry·4 after they were first named: a
 // thread appears in threading's registry only once it runs, and a thread
 // that lives a second must not stay unnamed because its first sample came
-// too early.
+// too early. Threads of a Python target not named yet are looked for too:
+// a thread that mostly sleeps may have no sample until it exits, when
+// threading has forgotten it.
 func (s *Session) retryNames() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -65,6 +67,24 @@ func (s *Session) retryNames() {
 	for k, n := range s.names {
 		if !n.python && time.Since(n.at) < 4*nameRetry {
 			pids[k.pid] = true
+		}
+	}
+	for pid, tg := range s.targets {
+		if tg.exited || !s.python.Attached(pid) {
+			continue
+		}
+		tids, err := process.Threads(pid)
+		if err != nil {
+			continue
+		}
+		for _, tid := range tids {
+			if _, ok := s.names[threadKey{pid, tid}]; !ok {
+				// Its OS name stands until threading knows it: asked
+				// below, and then at each retry.
+				comm, _ := process.Comm(pid, tid)
+				s.names[threadKey{pid, tid}] = threadName{name: comm, at: time.Now()}
+				pids[pid] = true
+			}
 		}
 	}
 	for pid := range pids {

@@ -99,6 +99,7 @@ func TestPythonShapes(t *testing.T) {
 			want := map[string]string{
 				"nested":    pick(qual, "outer.<locals>.inner", "inner"),
 				"method":    pick(qual, "Ledger.reconcile", "reconcile"),
+				"init":      pick(qual, "Ledger.__init__", "__init__"),
 				"recursion": "recurse",
 				"generator": "ticker",
 				"coroutine": "fetch",
@@ -110,6 +111,7 @@ func TestPythonShapes(t *testing.T) {
 			var deepest int
 			var truncated bool
 			var total, unknown int64
+			var badInit []string // a stack with the __init__ shim, or where the constructor's caller is not <module>
 			for _, s := range p.Sample {
 				total += s.Value[0]
 				if hasFrame(s, "[unknown python]") {
@@ -123,6 +125,15 @@ func TestPythonShapes(t *testing.T) {
 					}
 				}
 				deepest = max(deepest, depth)
+				// A constructor's caller is right under it: 3.13+ runs a shim
+				// frame (file "__init__") between them, which is no code of
+				// the program.
+				fr := pyFrames(s)
+				for i, f := range fr {
+					if f.file == "__init__" || qual && f.name == want["init"] && (i+1 == len(fr) || fr[i+1].name != "<module>") {
+						badInit = names(s)
+					}
+				}
 				if hasFrame(s, "[truncated]") {
 					truncated = true
 				}
@@ -134,6 +145,9 @@ func TestPythonShapes(t *testing.T) {
 				if !found[name] {
 					t.Errorf("%s: no frame named %q", shape, name)
 				}
+			}
+			if badInit != nil {
+				t.Errorf("want Ledger.__init__ right above <module>, with no shim frame: %v", badInit)
 			}
 			if deepest < 120 {
 				t.Errorf("deepest recursion seen: %d recurse frames, want at least 120", deepest)

@@ -54,8 +54,10 @@ func readCode(mem io.ReaderAt, o *Offsets, v Version, addr uint64) (*Code, error
 	// A freed object keeps most of its old bytes: pymalloc only writes its
 	// free-list link over ob_refcnt. A count that looks like a pointer (or 0)
 	// means the object is dead, and its string pointers lead to memory that
-	// may already hold other strings.
-	if rc := u64(0); rc == 0 || rc >= 1<<40 && rc < 1<<63 {
+	// may already hold other strings. User-space pointers are below 1<<47;
+	// a statically allocated code object of 3.14 (the shim run after a
+	// class's __init__) has its flags in the count's top 16 bits.
+	if rc := u64(0); rc == 0 || rc >= 1<<40 && rc < 1<<47 {
 		return nil, fmt.Errorf("not a live object (ob_refcnt %#x)", rc)
 	}
 	c := &Code{Addr: addr, Version: v, Type: u64(o.ObType)}

@@ -72,10 +72,13 @@ func (p *Python) interleaveEval(pp *pyProc, frames []Frame, nat int, py []python
 	for i := nat; i < len(frames); i++ {
 		if e < len(evals) && evals[e] == i {
 			if k := e - shift; k >= 0 && k < len(groups) {
+				n := len(out)
 				for _, ref := range groups[k] {
-					out = append(out, p.pyFrame(pp, ref))
+					out = p.appendPyFrame(out, pp, ref)
 				}
-				lastPy = len(out) - 1
+				if len(out) > n {
+					lastPy = len(out) - 1
+				}
 			}
 			e++
 		}
@@ -85,10 +88,13 @@ func (p *Python) interleaveEval(pp *pyProc, frames []Frame, nat int, py []python
 	// them, so they go at the root end, as without unwind tables.
 	for k := range groups {
 		if e := k + shift; e >= len(evals) {
+			n := len(out)
 			for _, ref := range groups[k] {
-				out = append(out, p.pyFrame(pp, ref))
+				out = p.appendPyFrame(out, pp, ref)
 			}
-			lastPy = len(out) - 1
+			if len(out) > n {
+				lastPy = len(out) - 1
+			}
 		}
 	}
 	// The Python walk lost the frames root-ward of its last one: say so there.

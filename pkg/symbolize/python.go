@@ -193,7 +193,7 @@ func (p *Python) Interleave(pid int, frames []Frame, nat int, py []python.FrameR
 	}
 	frames = kept
 	for _, ref := range py {
-		frames = append(frames, p.pyFrame(pp, ref))
+		frames = p.appendPyFrame(frames, pp, ref)
 	}
 	switch {
 	case flags.ReadError:
@@ -202,6 +202,19 @@ func (p *Python) Interleave(pid int, frames []Frame, nat int, py []python.FrameR
 		frames = append(frames, pseudo("[truncated]"))
 	}
 	return frames
+}
+
+// appendPyFrame appends the frame of ref to out, but for the frame of the
+// shim CPython 3.13+ runs between a call of a class and its __init__
+// (_Py_InitCleanup, which checks that __init__ returned None): it is no
+// code of the program, and would show as a function named __init__ in a
+// file named __init__ under every Python __init__.
+func (p *Python) appendPyFrame(out []Frame, pp *pyProc, ref python.FrameRef) []Frame {
+	f := p.pyFrame(pp, ref)
+	if f.Kind == KindPython && f.Name == "__init__" && f.File == "__init__" && f.StartLine == 0 {
+		return out
+	}
+	return append(out, f)
 }
 
 func (p *Python) pyFrame(pp *pyProc, ref python.FrameRef) Frame {
@@ -306,7 +319,7 @@ func (p *Python) ThreadStacks(pid int, tids []int) map[int][]Frame {
 	for tid, refs := range p.ThreadRefs(pid, tids) {
 		frames := make([]Frame, 0, len(refs))
 		for _, r := range refs {
-			frames = append(frames, p.pyFrame(pp, r))
+			frames = p.appendPyFrame(frames, pp, r)
 		}
 		out[tid] = frames
 	}

@@ -1,5 +1,5 @@
 """Every shape of Python code bprof must name: nested functions, methods,
-deep recursion, generators, an asyncio coroutine, a lambda, module-level
+a constructor, deep recursion, generators, an asyncio coroutine, a lambda, module-level
 code, and a thread started late. Usage: python shapes.py SECONDS"""
 import asyncio
 import sys
@@ -19,6 +19,9 @@ def outer():
 
 
 class Ledger:
+    def __init__(self):
+        burn()
+
     def reconcile(self):
         burn()
 
