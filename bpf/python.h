@@ -38,9 +38,10 @@ struct {
 /* The check bytes of recently seen code objects, per CPU: a hit is a map
  * access instead of a probe read, which costs 75-150 ns here, half of what a
  * frame costs. An entry is trusted for CODE_CACHE_NS; a code object freed and
- * another allocated at its address within that time gets the old check bytes,
- * which user space finds differ from the object it reads: the frame shows as
- * [unknown python], never as a wrong name. */
+ * another allocated at its address within that time gets the old check bytes.
+ * Such frames are marked PYFRAME_CACHED, and user space checks their bytes
+ * against the object after the sample: a frame shows as [unknown python],
+ * never under the name of the code that used to live there. */
 #define CODE_CACHE_SLOTS 1024	/* a power of two */
 #define CODE_CACHE_NS (250 * 1000 * 1000ULL)
 
@@ -139,6 +140,7 @@ static long py_step(__u64 i, struct py_walk *w)
 	else
 		instr = (__s32)frame_u64(b, cur, w->o.frame_instr);
 	__u64 check = 0;
+	__u64 flags = 0;
 	if (code) {
 		/* code objects are 16-byte aligned: drop the bits that never vary */
 		__u32 slot = ((code >> 4) ^ (code >> 14)) & (CODE_CACHE_SLOTS - 1);
@@ -146,6 +148,7 @@ static long py_step(__u64 i, struct py_walk *w)
 		__u64 now = w->s->hdr.ktime;
 		if (e->code == code && now - e->time < CODE_CACHE_NS) {
 			check = e->check;
+			flags |= PYFRAME_CACHED;
 		} else {
 			if (bpf_probe_read_user(&check, sizeof(check), (void *)(code + w->o.code_check))) {
 				w->err = 1;
@@ -163,7 +166,6 @@ static long py_step(__u64 i, struct py_walk *w)
 	struct sample *s = w->s;
 	s->data[idx] = code;
 	s->data[idx + 1] = check;
-	__u64 flags = 0;
 	if (w->o.frame_is_entry >= 0 && frame_u8(b, cur, w->o.frame_is_entry))
 		flags |= PYFRAME_ENTRY;
 	s->data[idx + 2] = (__u32)instr | flags;

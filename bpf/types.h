@@ -9,6 +9,9 @@
 /* The root-most Python frame that its C-level eval call runs (3.11+): where
  * the Python frames meet _PyEval_EvalFrameDefault on the native stack. */
 #define PYFRAME_ENTRY (1ULL << 32)
+/* The check bytes came from the code cache, not from the object itself: after
+ * the address was reused they may be the old object's (python.h). */
+#define PYFRAME_CACHED (1ULL << 33)
 #define DATA_WORDS (MAX_KSTACK + MAX_USTACK + MAX_PYFRAMES * PYFRAME_WORDS)
 
 /* verifier: clamp v to [0, max] in the very register the next access uses.

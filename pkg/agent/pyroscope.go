@@ -118,16 +118,11 @@ func (s *PyroscopeSink) Send(b *Batch) error {
 	if err != nil {
 		return err
 	}
-	for _, u := range ups {
-		n, err := s.spool.push(u)
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			s.log.Warn("spool full: oldest uploads dropped", "dropped", n, "dropped_total", s.Counts().SpoolDropped, "max_bytes", s.opts.SpoolMax)
-		}
+	n, err := s.spool.push(ups...)
+	if n > 0 {
+		s.log.Warn("spool full: oldest uploads dropped", "dropped", n, "dropped_total", s.Counts().SpoolDropped, "max_bytes", s.opts.SpoolMax)
 	}
-	return nil
+	return err
 }
 
 // Close delivers what it can without retrying (each attempt bounded by its

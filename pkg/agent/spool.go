@@ -106,24 +106,38 @@ func (s *spool) signal() {
 	}
 }
 
-// push appends u, dropping the oldest uploads while the spool is over its
+// push appends ups, dropping the oldest uploads while the spool is over its
 // bound; it returns how many it dropped.
-func (s *spool) push(u *upload) (dropped int, err error) {
-	data, err := json.Marshal(u)
-	if err != nil {
-		return 0, fmt.Errorf("encode upload: %w", err)
+func (s *spool) push(ups ...*upload) (dropped int, err error) {
+	data := make([][]byte, len(ups))
+	for i, u := range ups {
+		if data[i], err = json.Marshal(u); err != nil {
+			return 0, fmt.Errorf("encode upload: %w", err)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := spoolEntry{seq: s.next, size: int64(len(data))}
-	if s.dir == "" {
-		e.up = u
-	} else if err := writeAtomic(s.path(e.seq), data); err != nil {
-		return 0, fmt.Errorf("spool upload: %w", err)
+	// All of a batch is on disk before the sender hears of any: an agent
+	// killed while the first is being sent keeps the rest.
+	defer s.signal()
+	for i, u := range ups {
+		e := spoolEntry{seq: s.next, size: int64(len(data[i]))}
+		if s.dir == "" {
+			e.up = u
+		} else if err := writeAtomic(s.path(e.seq), data[i]); err != nil {
+			return dropped, fmt.Errorf("spool upload: %w", err)
+		}
+		s.next++
+		s.entries = append(s.entries, e)
+		s.size += e.size
+		dropped += s.trimLocked()
 	}
-	s.next++
-	s.entries = append(s.entries, e)
-	s.size += e.size
+	return dropped, nil
+}
+
+// trimLocked drops the oldest uploads while the spool is over its size,
+// keeping the newest and the one being sent; it returns how many.
+func (s *spool) trimLocked() (dropped int) {
 	for s.max > 0 && s.size > s.max {
 		i := 0
 		if s.isSending && s.entries[0].seq == s.sending {
@@ -136,8 +150,7 @@ func (s *spool) push(u *upload) (dropped int, err error) {
 		dropped++
 	}
 	s.dropped += int64(dropped)
-	s.signal()
-	return dropped, nil
+	return dropped
 }
 
 // head returns the oldest upload. A file that cannot be read is removed and

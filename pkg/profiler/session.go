@@ -400,7 +400,9 @@ func (s *Session) symbolizeInto(smp *sampler.Sample, f []symbolize.Frame, addrs 
 	nat := len(f)
 	f = s.nativeFrames(smp, f, addrs)
 	if smp.Flags&sampler.FlagPyTarget != 0 {
-		f = s.python.Interleave(smp.PID, f, nat, smp.Python, pyFlags(smp.Flags))
+		flags := pyFlags(smp.Flags)
+		flags.SampledAt = smp.Time
+		f = s.python.Interleave(smp.PID, f, nat, smp.Python, flags)
 	}
 	if len(f) == 0 {
 		f = append(f, export.Pseudo("[no stack]"))

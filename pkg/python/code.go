@@ -23,6 +23,16 @@ type Code struct {
 	Type      uint64 // ob_type: PyCode_Type's address for a real code object
 }
 
+// ReadCheck reads the 8 check bytes of the code object at addr, as the
+// walker does.
+func ReadCheck(mem io.ReaderAt, o *Offsets, addr uint64) (uint64, error) {
+	v, err := readU64(mem, addr+uint64(o.CheckOffset))
+	if err != nil {
+		return 0, fmt.Errorf("read check bytes of code object at %#x: %w", addr, err)
+	}
+	return v, nil
+}
+
 // ReadCode reads the code object at addr. Strings are cut at MaxString code
 // points and the line table may be at most MaxLineTable bytes.
 func ReadCode(mem io.ReaderAt, o *Offsets, v Version, addr uint64) (*Code, error) {

@@ -13,7 +13,11 @@ type FrameRef struct {
 	// Entry marks the root-most frame that its C-level eval call runs
 	// (3.11+; set by the BPF walker). Before 3.11 every frame is one.
 	Entry bool
-	shim  bool // readFrame: an entry shim, skipped
+	// Cached: the walker took Check from its cache of recent code objects,
+	// not from the object, so for up to 250 ms after the object was freed
+	// and another allocated at its address, Check is the old object's.
+	Cached bool
+	shim   bool // readFrame: an entry shim, skipped
 }
 
 // Stack walks the frames of the thread state at tstate, innermost first, at

@@ -68,6 +68,7 @@ const (
 	hdrSize     = 88
 	pyWords     = 3
 	pyEntry     = 1 << 32 // PYFRAME_ENTRY
+	pyCached    = 1 << 33 // PYFRAME_CACHED
 	maxDataWord = 127 + 127 + 128*pyWords
 )
 
@@ -129,7 +130,7 @@ func Decode(raw []byte) (Sample, error) {
 		for i := range s.Python {
 			w := base + i*pyWords
 			info := word(w + 2)
-			s.Python[i] = python.FrameRef{Code: word(w), Check: word(w + 1), Instr: int32(uint32(info)), Entry: info&pyEntry != 0}
+			s.Python[i] = python.FrameRef{Code: word(w), Check: word(w + 1), Instr: int32(uint32(info)), Entry: info&pyEntry != 0, Cached: info&pyCached != 0}
 		}
 	}
 	return s, nil

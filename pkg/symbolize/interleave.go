@@ -74,7 +74,7 @@ func (p *Python) interleaveEval(pp *pyProc, frames []Frame, nat int, py []python
 			if k := e - shift; k >= 0 && k < len(groups) {
 				n := len(out)
 				for _, ref := range groups[k] {
-					out = p.appendPyFrame(out, pp, ref)
+					out = p.appendPyFrame(out, pp, ref, flags.SampledAt)
 				}
 				if len(out) > n {
 					lastPy = len(out) - 1
@@ -90,7 +90,7 @@ func (p *Python) interleaveEval(pp *pyProc, frames []Frame, nat int, py []python
 		if e := k + shift; e >= len(evals) {
 			n := len(out)
 			for _, ref := range groups[k] {
-				out = p.appendPyFrame(out, pp, ref)
+				out = p.appendPyFrame(out, pp, ref, flags.SampledAt)
 			}
 			if len(out) > n {
 				lastPy = len(out) - 1

@@ -10,6 +10,7 @@ import (
 	"github.com/bprof/bprof/pkg/process"
 	"github.com/bprof/bprof/pkg/python"
 	"github.com/bprof/bprof/pkg/unwind"
+	"golang.org/x/sys/unix"
 )
 
 // PyFlags are what the BPF walker reported about a sample's Python stack.
@@ -22,6 +23,9 @@ type PyFlags struct {
 	NativeUnwound bool
 	// NativeComplete: the native walk reached the outermost frame.
 	NativeComplete bool
+	// SampledAt is when the walker ran, in CLOCK_MONOTONIC nanoseconds: the
+	// check bytes of frames it took from its cache are verified after that.
+	SampledAt uint64
 }
 
 // Python names Python frames: it finds the interpreter of each target, lists
@@ -42,7 +46,12 @@ type pyProc struct {
 	// (runtime addresses; 0, 0 when unknown).
 	evalLo, evalHi uint64
 	codes          map[codeKey]*python.Code
+	// checks is the check bytes read at each code address, and when: a
+	// cached check of a sample taken before then is verified by it.
+	checks map[uint64]readCheck
 }
+
+type readCheck struct{ check, at uint64 }
 
 type codeKey struct{ addr, check uint64 }
 
@@ -100,7 +109,7 @@ func (p *Python) Attach(pid int) (in *python.Interpreter, threads map[uint64]uin
 	if err != nil {
 		return nil, nil, fmt.Errorf("process %d: %w; profiling it with native frames only", pid, err)
 	}
-	pp := &pyProc{interp: in, mem: mem, path: m.Path, codes: map[codeKey]*python.Code{}}
+	pp := &pyProc{interp: in, mem: mem, path: m.Path, codes: map[codeKey]*python.Code{}, checks: map[uint64]readCheck{}}
 	// The bytecode loop is the interpreter's largest function: that finds it
 	// where a stripped build's LTO left it as an unnamed clone.
 	if t, err := unwind.Parse(ef); err == nil && t.Largest.End > t.Largest.Start {
@@ -193,7 +202,7 @@ func (p *Python) Interleave(pid int, frames []Frame, nat int, py []python.FrameR
 	}
 	frames = kept
 	for _, ref := range py {
-		frames = p.appendPyFrame(frames, pp, ref)
+		frames = p.appendPyFrame(frames, pp, ref, flags.SampledAt)
 	}
 	switch {
 	case flags.ReadError:
@@ -209,15 +218,18 @@ func (p *Python) Interleave(pid int, frames []Frame, nat int, py []python.FrameR
 // (_Py_InitCleanup, which checks that __init__ returned None): it is no
 // code of the program, and would show as a function named __init__ in a
 // file named __init__ under every Python __init__.
-func (p *Python) appendPyFrame(out []Frame, pp *pyProc, ref python.FrameRef) []Frame {
-	f := p.pyFrame(pp, ref)
+func (p *Python) appendPyFrame(out []Frame, pp *pyProc, ref python.FrameRef, sampledAt uint64) []Frame {
+	f := p.pyFrame(pp, ref, sampledAt)
 	if f.Kind == KindPython && f.Name == "__init__" && f.File == "__init__" && f.StartLine == 0 {
 		return out
 	}
 	return append(out, f)
 }
 
-func (p *Python) pyFrame(pp *pyProc, ref python.FrameRef) Frame {
+func (p *Python) pyFrame(pp *pyProc, ref python.FrameRef, sampledAt uint64) Frame {
+	if ref.Cached && !p.checkStillHeld(pp, ref, sampledAt) {
+		return pseudo("[unknown python]")
+	}
 	k := codeKey{ref.Code, ref.Check}
 	p.mu.Lock()
 	c, ok := pp.codes[k]
@@ -255,6 +267,35 @@ func (p *Python) pyFrame(pp *pyProc, ref python.FrameRef) Frame {
 		Line:      int64(c.Line(int(ref.Instr))),
 		StartLine: int64(c.FirstLine),
 	}
+}
+
+// checkStillHeld tells whether the code object at ref.Code had ref.Check
+// after the sample, when the walker took the check from its cache: reading
+// the object then tells a reused address (other bytes) from the object the
+// cache saw. One read per address serves every sample taken before it, so
+// a batch of samples costs one read per code object in it.
+func (p *Python) checkStillHeld(pp *pyProc, ref python.FrameRef, sampledAt uint64) bool {
+	p.mu.Lock()
+	r, ok := pp.checks[ref.Code]
+	p.mu.Unlock()
+	if !ok || r.at <= sampledAt {
+		var ts unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+			return false
+		}
+		check, err := python.ReadCheck(pp.mem, pp.interp.Offsets, ref.Code)
+		if err != nil {
+			return false
+		}
+		r = readCheck{check: check, at: uint64(ts.Nano())}
+		p.mu.Lock()
+		if len(pp.checks) >= maxCodesPerProcess {
+			clear(pp.checks)
+		}
+		pp.checks[ref.Code] = r
+		p.mu.Unlock()
+	}
+	return r.check == ref.Check
 }
 
 func pseudo(name string) Frame { return Frame{Kind: KindPseudo, Name: name} }
@@ -319,7 +360,7 @@ func (p *Python) ThreadStacks(pid int, tids []int) map[int][]Frame {
 	for tid, refs := range p.ThreadRefs(pid, tids) {
 		frames := make([]Frame, 0, len(refs))
 		for _, r := range refs {
-			frames = p.appendPyFrame(frames, pp, r)
+			frames = p.appendPyFrame(frames, pp, r, 0)
 		}
 		out[tid] = frames
 	}
