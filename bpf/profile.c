@@ -28,7 +28,7 @@ int bprof_cpu(struct bpf_perf_event_data *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32, tid = (__u32)id;
-	if (!bpf_map_lookup_elem(&targets, &pid))
+	if (!is_target(pid))
 		return 0;
 	stat_inc(STAT_SAMPLES);
 
@@ -47,18 +47,18 @@ int BPF_PROG(bprof_switch, _Bool preempt, struct task_struct *prev, struct task_
 {
 	/* This runs on every context switch of the machine: the common case, no
 	 * target on either side, is two direct loads (tp_btf arguments are
-	 * trusted pointers, no helper call needed) and two hash lookups. */
+	 * trusted pointers, no helper call needed) and two bitmap tests. */
 	__u32 prev_pid = prev->tgid;
 	__u32 next_pid = next->tgid;
 	__u64 now = 0;
-	if (bpf_map_lookup_elem(&targets, &prev_pid)) {
+	if (is_target(prev_pid)) {
 		/* A preempted or yielding thread is runnable: waiting for a CPU, not for an event. */
 		__u32 runnable = preempt || prev_state == 0;
 		now = bpf_ktime_get_ns();
 		stat_inc(STAT_SWITCHES);
 		switch_out(ctx, prev_pid, prev->pid, runnable, prev_state & TASK_DEAD, prev->se.sum_exec_runtime, now);
 	}
-	if (bpf_map_lookup_elem(&targets, &next_pid)) {
+	if (is_target(next_pid)) {
 		if (!now)
 			now = bpf_ktime_get_ns();
 		switch_in(next_pid, next->pid, next->se.sum_exec_runtime, now);

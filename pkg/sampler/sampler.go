@@ -70,6 +70,8 @@ type Sampler struct {
 	rows      *rowAlloc // runs of unwind_rows in use; guarded by rowsMu
 	memMu     sync.Mutex
 	mem       map[int][]link.Link // uprobes on each target's allocation sampler; guarded by memMu
+	targetsMu sync.Mutex
+	targets   map[int]bool // the processes whose bits are set in the targets map; guarded by targetsMu
 }
 
 // New loads the BPF programs and starts sampling on every online CPU. Nothing
@@ -103,7 +105,7 @@ func New(cfg Config) (*Sampler, error) {
 		return nil, fmt.Errorf("unwind table size %d rows out of range: use 1 to %d", cfg.UnwindRows, 1<<24)
 	}
 	spec.Maps["unwind_rows"].MaxEntries = uint32(cfg.UnwindRows)
-	s := &Sampler{cfg: cfg, oncpuSeen: map[uint32]uint64{}, rows: newRowAlloc(uint32(cfg.UnwindRows)), mem: map[int][]link.Link{}}
+	s := &Sampler{cfg: cfg, oncpuSeen: map[uint32]uint64{}, rows: newRowAlloc(uint32(cfg.UnwindRows)), mem: map[int][]link.Link{}, targets: map[int]bool{}}
 	if err := s.load(spec); err != nil {
 		return nil, loadError(err)
 	}
