@@ -273,7 +273,8 @@ func (p *Python) pyFrame(pp *pyProc, ref python.FrameRef, sampledAt uint64) Fram
 // after the sample, when the walker took the check from its cache: reading
 // the object then tells a reused address (other bytes) from the object the
 // cache saw. One read per address serves every sample taken before it, so
-// a batch of samples costs one read per code object in it.
+// a batch of samples costs one read per code object in it. A process that
+// can no longer be read (it exited) is taken at the walker's word.
 func (p *Python) checkStillHeld(pp *pyProc, ref python.FrameRef, sampledAt uint64) bool {
 	p.mu.Lock()
 	r, ok := pp.checks[ref.Code]
@@ -281,11 +282,13 @@ func (p *Python) checkStillHeld(pp *pyProc, ref python.FrameRef, sampledAt uint6
 	if !ok || r.at <= sampledAt {
 		var ts unix.Timespec
 		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-			return false
+			return true
 		}
 		check, err := python.ReadCheck(pp.mem, pp.interp.Offsets, ref.Code)
 		if err != nil {
-			return false
+			// Gone (a process that exited before its last samples were
+			// named): nothing to check against, so trust the walker.
+			return true
 		}
 		r = readCheck{check: check, at: uint64(ts.Nano())}
 		p.mu.Lock()
