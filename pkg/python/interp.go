@@ -39,17 +39,36 @@ type Thread struct {
 // _Py_DebugOffsets header, else the file name. For 3.13+ the offsets are
 // checked against the target's _Py_DebugOffsets. mem reads the target.
 func Find(f *elf.File, path string, bias uint64, mem io.ReaderAt) (*Interpreter, error) {
-	in, err := find(f, path, bias, mem)
+	return FindWith(ReadFileSymbols(f), path, bias, mem)
+}
+
+// FileSymbols are the symbols Find needs from an interpreter's file, as file
+// addresses, 0 when absent. They depend on the file alone: a caller that
+// meets one file in many processes reads them once.
+type FileSymbols struct {
+	Runtime   uint64 // _PyRuntime
+	PyVersion uint64 // Py_Version (3.11+)
+	CodeType  uint64 // PyCode_Type
+}
+
+// ReadFileSymbols reads f's FileSymbols from .symtab, then .dynsym.
+func ReadFileSymbols(f *elf.File) FileSymbols {
+	syms := lookupSymbols(f, "_PyRuntime", "Py_Version", "PyCode_Type")
+	return FileSymbols{Runtime: syms["_PyRuntime"], PyVersion: syms["Py_Version"], CodeType: syms["PyCode_Type"]}
+}
+
+// FindWith is Find with the file's symbols already read.
+func FindWith(syms FileSymbols, path string, bias uint64, mem io.ReaderAt) (*Interpreter, error) {
+	in, err := find(syms, path, bias, mem)
 	if err != nil {
 		return nil, fmt.Errorf("find python interpreter in %s: %w", path, err)
 	}
 	return in, nil
 }
 
-func find(f *elf.File, path string, bias uint64, mem io.ReaderAt) (*Interpreter, error) {
-	syms := lookupSymbols(f, "_PyRuntime", "Py_Version", "PyCode_Type")
-	runtime, ok := syms["_PyRuntime"]
-	if !ok {
+func find(syms FileSymbols, path string, bias uint64, mem io.ReaderAt) (*Interpreter, error) {
+	runtime := syms.Runtime
+	if runtime == 0 {
 		// Before 3.7 there is no _PyRuntime: say which Python it is.
 		if v, err := VersionFromFileName(path); err == nil {
 			if _, err := OffsetsFor(v); err != nil {
@@ -59,8 +78,8 @@ func find(f *elf.File, path string, bias uint64, mem io.ReaderAt) (*Interpreter,
 		return nil, errors.New("no _PyRuntime symbol")
 	}
 	in := &Interpreter{Path: path, RuntimeAddr: runtime + bias}
-	if t, ok := syms["PyCode_Type"]; ok {
-		in.CodeType = t + bias
+	if syms.CodeType != 0 {
+		in.CodeType = syms.CodeType + bias
 	}
 
 	var err error
@@ -70,8 +89,8 @@ func find(f *elf.File, path string, bias uint64, mem io.ReaderAt) (*Interpreter,
 		return nil, fmt.Errorf("python %s is a free-threaded build, which bprof does not support", dv)
 	case derr == nil:
 		in.Version = dv
-	case syms["Py_Version"] != 0:
-		if in.Version, err = ReadPyVersion(mem, syms["Py_Version"]+bias); err != nil {
+	case syms.PyVersion != 0:
+		if in.Version, err = ReadPyVersion(mem, syms.PyVersion+bias); err != nil {
 			return nil, err
 		}
 	case nameErr == nil:

@@ -33,10 +33,22 @@ type PyFlags struct {
 // address and check value) to name the frames the BPF walker recorded.
 type Python struct {
 	native *Native
+	cache  *process.Cache // the native symbolizer's, or one of its own
 
 	mu    sync.Mutex
 	procs map[int]*pyProc
+	files map[*process.Binary]*interpFile // by the cache's parsed file: one per file identity
 }
+
+// interpFile is what Attach reads from an interpreter's file: its symbols
+// and the range of the bytecode loop, as file addresses.
+type interpFile struct {
+	syms           python.FileSymbols
+	evalLo, evalHi uint64
+}
+
+// maxInterpFiles bounds Python.files; when full it starts again.
+const maxInterpFiles = 256
 
 type pyProc struct {
 	interp *python.Interpreter
@@ -60,9 +72,16 @@ type codeKey struct{ addr, check uint64 }
 const maxCodesPerProcess = 1 << 16
 
 // NewPython returns a Python symbolizer that uses native to tell interpreter
-// frames from the rest.
+// frames from the rest, and shares its cache of parsed files; native may be
+// nil, for Attach alone.
 func NewPython(native *Native) *Python {
-	return &Python{native: native, procs: map[int]*pyProc{}}
+	p := &Python{native: native, procs: map[int]*pyProc{}, files: map[*process.Binary]*interpFile{}}
+	if native != nil {
+		p.cache = native.cache
+	} else {
+		p.cache = process.NewCache()
+	}
+	return p
 }
 
 // Attach finds the CPython in pid. It returns a nil interpreter and no error
@@ -87,39 +106,67 @@ func (p *Python) Attach(pid int) (in *python.Interpreter, threads map[uint64]uin
 	if m == nil {
 		return nil, nil, nil
 	}
-	f, err := process.OpenMapped(pid, *m)
+	bin, err := p.cache.Binary(pid, *m)
 	if err != nil {
-		return nil, nil, fmt.Errorf("process %d runs %s, which bprof cannot open: %w", pid, m.Path, err)
-	}
-	defer f.Close()
-	ef, err := elf.NewFile(f)
-	if err != nil {
-		return nil, nil, fmt.Errorf("process %d: read %s: %w", pid, m.Path, err)
-	}
-	bin, err := process.ParseBinary(f, m.Path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("process %d: read %s: %w", pid, m.Path, err)
+		return nil, nil, fmt.Errorf("process %d runs %s, which bprof cannot read: %w", pid, m.Path, err)
 	}
 	bias, err := bin.Bias(*m)
 	if err != nil {
 		return nil, nil, fmt.Errorf("process %d: load address of %s: %w", pid, m.Path, err)
 	}
+	file, err := p.interpFile(pid, *m, bin)
+	if err != nil {
+		return nil, nil, fmt.Errorf("process %d: read %s: %w", pid, m.Path, err)
+	}
 	mem := process.NewMemory(pid)
-	in, err = python.Find(ef, m.FilePath(), bias, mem)
+	in, err = python.FindWith(file.syms, m.FilePath(), bias, mem)
 	if err != nil {
 		return nil, nil, fmt.Errorf("process %d: %w; profiling it with native frames only", pid, err)
 	}
 	pp := &pyProc{interp: in, mem: mem, path: m.Path, codes: map[codeKey]*python.Code{}, checks: map[uint64]readCheck{}}
-	// The bytecode loop is the interpreter's largest function: that finds it
-	// where a stripped build's LTO left it as an unnamed clone.
-	if t, err := unwind.Parse(ef); err == nil && t.Largest.End > t.Largest.Start {
-		pp.evalLo, pp.evalHi = t.Largest.Start+bias, t.Largest.End+bias
+	if file.evalHi > file.evalLo {
+		pp.evalLo, pp.evalHi = file.evalLo+bias, file.evalHi+bias
 	}
 	p.mu.Lock()
 	p.procs[pid] = pp
 	p.mu.Unlock()
 	threads, err = p.Threads(pid)
 	return in, threads, err
+}
+
+// interpFile is what bprof needs of an interpreter's file, read once per file
+// however many processes run it: a host of Python processes all map the same
+// python3.X, and reading its symbol and unwind tables again for each new one
+// cost an agent hundreds of MB of allocation churn a minute (RELIABILITY.md).
+func (p *Python) interpFile(pid int, m process.Mapping, bin *process.Binary) (*interpFile, error) {
+	p.mu.Lock()
+	f, ok := p.files[bin]
+	p.mu.Unlock()
+	if ok {
+		return f, nil
+	}
+	r, err := process.OpenMapped(pid, m)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	ef, err := elf.NewFile(r)
+	if err != nil {
+		return nil, err
+	}
+	f = &interpFile{syms: python.ReadFileSymbols(ef)}
+	// The bytecode loop is the interpreter's largest function: that finds it
+	// where a stripped build's LTO left it as an unnamed clone.
+	if t, err := unwind.Parse(ef); err == nil && t.Largest.End > t.Largest.Start {
+		f.evalLo, f.evalHi = t.Largest.Start, t.Largest.End
+	}
+	p.mu.Lock()
+	if len(p.files) >= maxInterpFiles {
+		clear(p.files)
+	}
+	p.files[bin] = f
+	p.mu.Unlock()
+	return f, nil
 }
 
 // Threads lists pid's Python threads: thread pointer to PyThreadState.
