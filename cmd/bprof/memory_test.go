@@ -20,7 +20,6 @@ import (
 
 	"github.com/bprof/bprof/internal/testenv"
 	"github.com/bprof/bprof/pkg/memory"
-	"github.com/cilium/ebpf"
 	"github.com/google/pprof/profile"
 )
 
@@ -108,12 +107,7 @@ func recordMemory(t *testing.T, args ...string) (*profile.Profile, string) {
 	assertNoBPFLeft(t)
 	t0 := time.Now()
 	for {
-		var left []ebpf.ProgramID
-		for id := range bprofPrograms(t) {
-			if !before[id] {
-				left = append(left, id)
-			}
-		}
+		left := newPrograms(t, before)
 		if len(left) == 0 {
 			break
 		}

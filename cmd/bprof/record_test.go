@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -79,12 +80,7 @@ func assertNoBPFLeft(t *testing.T) {
 func assertNoNewPrograms(t *testing.T, before map[ebpf.ProgramID]bool) {
 	t.Helper()
 	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		var left []ebpf.ProgramID
-		for id := range bprofPrograms(t) {
-			if !before[id] {
-				left = append(left, id)
-			}
-		}
+		left := newPrograms(t, before)
 		if len(left) == 0 {
 			return
 		}
@@ -92,6 +88,54 @@ func assertNoNewPrograms(t *testing.T, before map[ebpf.ProgramID]bool) {
 			t.Fatalf("BPF programs %v appeared during record and are still loaded 3 s after it returned", left)
 		}
 	}
+}
+
+// newPrograms lists bprof's programs loaded now that were not in before and
+// that no other process holds: those another bprof on the machine loaded
+// meanwhile (a developer's, a benchmark's) are its own, but one that no
+// process holds any more was left behind.
+func newPrograms(t *testing.T, before map[ebpf.ProgramID]bool) []ebpf.ProgramID {
+	t.Helper()
+	held := programsHeldByOthers()
+	var left []ebpf.ProgramID
+	for id := range bprofPrograms(t) {
+		if !before[id] && !held[id] {
+			left = append(left, id)
+		}
+	}
+	return left
+}
+
+// programsHeldByOthers is the programs that a process other than this one
+// holds through an fd: the program's own, or a link's.
+func programsHeldByOthers() map[ebpf.ProgramID]bool {
+	held := map[ebpf.ProgramID]bool{}
+	procs, _ := filepath.Glob("/proc/[0-9]*/fd")
+	self := fmt.Sprintf("/proc/%d/fd", os.Getpid())
+	for _, dir := range procs {
+		if dir == self {
+			continue
+		}
+		fds, _ := os.ReadDir(dir)
+		for _, fd := range fds {
+			target, err := os.Readlink(filepath.Join(dir, fd.Name()))
+			if err != nil || !strings.Contains(target, "bpf-prog") && !strings.Contains(target, "bpf_link") {
+				continue
+			}
+			info, err := os.ReadFile(filepath.Join(filepath.Dir(dir), "fdinfo", fd.Name()))
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(info), "\n") {
+				if v, ok := strings.CutPrefix(line, "prog_id:"); ok {
+					if id, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32); err == nil {
+						held[ebpf.ProgramID(id)] = true
+					}
+				}
+			}
+		}
+	}
+	return held
 }
 
 // waitForPrograms waits until bprof has loaded programs that were not in
