@@ -130,7 +130,9 @@ func wallThreads(t *testing.T, py interpreter) {
 	// ends ~1.5 s before it does. Around its sleep it waits for the GIL and
 	// a CPU: tens of ms, and seconds on a loaded machine. The target reports
 	// the interval from just before its start to just after its join, which
-	// holds its life: its wall is at least the 1 s sleep and at most that,
+	// holds its life but for the OS thread's exit after join returned (2 ms
+	// once; longer when the exit waits for a CPU, 100 ms allowed): its wall
+	// is at least the 1 s sleep and at most that,
 	// where counting from the recording's start would add 0.5 s, and
 	// counting to its end another 1.5 s.
 	var lived float64
@@ -139,10 +141,10 @@ func wallThreads(t *testing.T, py interpreter) {
 	} else if lived, err = strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(line, "short_lived ")), 64); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("short_lived: wall %.3f s of %.3f s it lived at most (%.3f s waiting for the GIL), %.2f%% under short_lived, %.2f%% under Python frames",
+	t.Logf("short_lived: wall %.3f s, %.3f s from its start to its join (%.3f s waiting for the GIL), %.2f%% under short_lived, %.2f%% under Python frames",
 		wall["short_lived"]/1e9, lived, gilWall["short_lived"]/1e9, 100*own["short_lived"]/wall["short_lived"], 100*pyWall["short_lived"]/wall["short_lived"])
-	if w := wall["short_lived"]; w < 1e9 || w > lived*1e9+1e6 {
-		t.Errorf("short_lived: wall %.3f s for a thread that slept 1 s and lived at most %.3f s", w/1e9, lived)
+	if w := wall["short_lived"]; w < 1e9 || w > (lived+0.1)*1e9 {
+		t.Errorf("short_lived: wall %.3f s for a thread that slept 1 s and lived %.3f s to its join (+0.1 s for its exit)", w/1e9, lived)
 	}
 	if noStack["short_lived"] > 0.02*wall["short_lived"] {
 		t.Errorf("short_lived: %.2f%% of its wall time has no stack, want at most 2%%", 100*noStack["short_lived"]/wall["short_lived"])
