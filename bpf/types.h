@@ -196,7 +196,7 @@ struct unwind_map {
 
 struct unwind_proc {
 	__u32 n;	/* mappings used, sorted by start */
-	__u32 _pad;
+	__u32 gen;	/* changes whenever the mappings do: unwind.h's walk memo is of one generation */
 	__u64 last_refresh_ns;	/* rate limit for KIND_NEED_MAPS */
 	struct unwind_map maps[MAX_UNWIND_MAPS];
 };

@@ -123,7 +123,7 @@ type profileUnwindMap struct {
 type profileUnwindProc struct {
 	_             structs.HostLayout
 	N             uint32
-	Pad           uint32
+	Gen           uint32
 	LastRefreshNs uint64
 	Maps          [512]profileUnwindMap
 }
@@ -138,7 +138,7 @@ type profileUnwindRow struct {
 
 type profileUnwindScratch struct {
 	_ structs.HostLayout
-	W [512]uint64
+	W [128]uint64
 }
 
 type profileWaitKey struct {
@@ -154,6 +154,25 @@ type profileWaitTotal struct {
 	Count uint64
 	Pid   uint32
 	Pad   uint32
+}
+
+type profileWalkMemos struct {
+	_ structs.HostLayout
+	M [2]struct {
+		_   structs.HostLayout
+		Pid uint32
+		Gen uint32
+		N   uint32
+		Pad uint32
+		F   [64]struct {
+			_   structs.HostLayout
+			Pc  uint64
+			Sp  uint64
+			Row profileUnwindRow
+		}
+	}
+	Cur uint32
+	_   [4]byte
 }
 
 // Names of all BPF objects in the ELF.
@@ -177,6 +196,7 @@ const (
 	profileMapUnwindScratch  = "unwind_scratch"
 	profileMapWaitStacks     = "wait_stacks"
 	profileMapWaitTotals     = "wait_totals"
+	profileMapWalkMemo       = "walk_memo"
 	profileProgBprofAlloc    = "bprof_alloc"
 	profileProgBprofCpu      = "bprof_cpu"
 	profileProgBprofFree     = "bprof_free"
@@ -253,6 +273,7 @@ type profileMapSpecs struct {
 	UnwindScratch *ebpf.MapSpec `ebpf:"unwind_scratch"`
 	WaitStacks    *ebpf.MapSpec `ebpf:"wait_stacks"`
 	WaitTotals    *ebpf.MapSpec `ebpf:"wait_totals"`
+	WalkMemo      *ebpf.MapSpec `ebpf:"walk_memo"`
 }
 
 // profileVariableSpecs contains global variables before they are loaded into the kernel.
@@ -299,6 +320,7 @@ type profileMaps struct {
 	UnwindScratch *ebpf.Map `ebpf:"unwind_scratch"`
 	WaitStacks    *ebpf.Map `ebpf:"wait_stacks"`
 	WaitTotals    *ebpf.Map `ebpf:"wait_totals"`
+	WalkMemo      *ebpf.Map `ebpf:"walk_memo"`
 }
 
 func (m *profileMaps) Close() error {
@@ -320,6 +342,7 @@ func (m *profileMaps) Close() error {
 		m.UnwindScratch,
 		m.WaitStacks,
 		m.WaitTotals,
+		m.WalkMemo,
 	)
 }
 

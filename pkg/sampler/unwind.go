@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 )
@@ -95,6 +96,7 @@ func (s *Sampler) SetUnwindMappings(pid int, ms []UnwindMapping) (dropped int, e
 	}
 	var p profileUnwindProc
 	p.N = uint32(len(ms))
+	p.Gen = unwindGen.Add(1)
 	for i, m := range ms {
 		if m.End <= m.Start {
 			return dropped, fmt.Errorf("set unwind mappings of %d: empty mapping at %#x", pid, m.Start)
@@ -109,6 +111,10 @@ func (s *Sampler) SetUnwindMappings(pid int, ms []UnwindMapping) (dropped int, e
 	}
 	return dropped, nil
 }
+
+// unwindGen numbers every SetUnwindMappings: the BPF walker trusts what it
+// remembers of a process's last walk only while the generation is the same.
+var unwindGen atomic.Uint32
 
 // forgetUnwind drops pid's mappings: its stacks go back to frame pointers.
 func (s *Sampler) forgetUnwind(pid int) error {
