@@ -165,6 +165,19 @@ static __always_inline struct unwind_row *find_row(struct unwind_map *m, __u64 p
 	if (rel > 0xffffffffULL)
 		return 0;
 	struct row_search c = { .pc = rel, .lo = m->rows, .hi = m->rows + m->nrows };
+	__u32 page = (rel >> UNWIND_PAGE_SHIFT) - m->first_page;
+	if (m->pages && page < m->pages) {
+		/* The rows of pc's page, and the one before them: it covers the
+		 * start of the page. */
+		__u32 k = m->rows - m->pages - 1 + page;
+		struct unwind_row *below = bpf_map_lookup_elem(&unwind_rows, &k);
+		k++;
+		struct unwind_row *upto = bpf_map_lookup_elem(&unwind_rows, &k);
+		if (below && upto && below->pc <= upto->pc && upto->pc <= m->nrows) {
+			c.lo = m->rows + (below->pc ? below->pc - 1 : 0);
+			c.hi = m->rows + upto->pc;
+		}
+	}
 	bpf_loop(UNWIND_ROW_STEPS, row_search_step, &c, 0);
 	__u32 lo = c.lo;
 	struct unwind_row *r = bpf_map_lookup_elem(&unwind_rows, &lo);

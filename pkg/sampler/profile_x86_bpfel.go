@@ -112,12 +112,14 @@ type profileSampleHdr struct {
 }
 
 type profileUnwindMap struct {
-	_     structs.HostLayout
-	Start uint64
-	End   uint64
-	Bias  uint64
-	Rows  uint32
-	Nrows uint32
+	_         structs.HostLayout
+	Start     uint64
+	End       uint64
+	Bias      uint64
+	Rows      uint32
+	Nrows     uint32
+	Pages     uint32
+	FirstPage uint32
 }
 
 type profileUnwindProc struct {
