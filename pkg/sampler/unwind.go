@@ -101,12 +101,12 @@ func (s *Sampler) LoadUnwindTable(rows []UnwindRow) (UnwindTable, error) {
 		n := min(chunk, len(rows)-off)
 		for i := range n {
 			r := rows[off+i]
-			keys[i] = start + uint32(off+i)
+			keys[i] = t.Start + uint32(off+i)
 			vals[i] = profileUnwindRow{Pc: r.PC, Kind: r.Kind, Rbp: r.RBP, Cfa: r.CFA}
 		}
 		if _, err := s.objs.UnwindRows.BatchUpdate(keys[:n], vals[:n], nil); err != nil {
 			s.FreeUnwindTable(t)
-			return UnwindTable{}, fmt.Errorf("load unwind table rows %d..%d: %w", start+uint32(off), start+uint32(off+n), err)
+			return UnwindTable{}, fmt.Errorf("load unwind table rows %d..%d: %w", t.Start+uint32(off), t.Start+uint32(off+n), err)
 		}
 	}
 	return t, nil

@@ -5,7 +5,56 @@ import (
 	"slices"
 	"sort"
 	"testing"
+
+	"github.com/bprof/bprof/internal/testenv"
 )
+
+// The walker finds a file's rows from Start and the index right before
+// them (bpf/unwind.h, find_row): both must be where UnwindTable says, and
+// freeing gives every slot back.
+func TestLoadUnwindTableLayout(t *testing.T) {
+	testenv.RequireRoot(t)
+	s, err := New(Config{Rate: 100, UnwindRows: 1 << 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Something first, so the table does not start at slot 0.
+	other, err := s.LoadUnwindTable([]UnwindRow{{PC: 0x10, Kind: 1, CFA: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []UnwindRow{{PC: 0x1000, Kind: 1, CFA: 1}, {PC: 0x1010, Kind: 2, CFA: 2, RBP: -2}, {PC: 0x2ff0, Kind: 1, CFA: 3}, {PC: 0x5000, Kind: 5}}
+	tab, err := s.LoadUnwindTable(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tab.Len != 4 || tab.Pages != 5 || tab.FirstPage != 1 {
+		t.Fatalf("table %+v, want 4 rows, an index of 5 pages from page 1", tab)
+	}
+	var got profileUnwindRow
+	for i, r := range rows {
+		if err := s.objs.UnwindRows.Lookup(tab.Start+uint32(i), &got); err != nil {
+			t.Fatal(err)
+		}
+		if want := (profileUnwindRow{Pc: r.PC, Kind: r.Kind, Rbp: r.RBP, Cfa: r.CFA}); got != want {
+			t.Errorf("row %d = %+v, want %+v", i, got, want)
+		}
+	}
+	for i, want := range []uint32{0, 2, 3, 3, 3, 4} {
+		if err := s.objs.UnwindRows.Lookup(tab.Start-tab.Pages-1+uint32(i), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Pc != want {
+			t.Errorf("index slot %d = %d, want %d", i, got.Pc, want)
+		}
+	}
+	s.FreeUnwindTable(tab)
+	s.FreeUnwindTable(other)
+	if used, _ := s.UnwindRowsUsed(); used != 0 {
+		t.Errorf("%d rows still in use after freeing both tables", used)
+	}
+}
 
 func TestRowIndex(t *testing.T) {
 	rows := []UnwindRow{{PC: 0x1000}, {PC: 0x1010}, {PC: 0x2ff0}, {PC: 0x5000}}
