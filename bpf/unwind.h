@@ -12,6 +12,8 @@
  * way is marked FRAME_BY_FP. */
 #pragma once
 
+#include "scratch.h"
+
 #define UNWIND_MAP_STEPS 10	/* binary search over MAX_UNWIND_MAPS: log2 + 1 */
 #define UNWIND_ROW_STEPS 25	/* binary search over up to 16M rows: log2 + 1 */
 #define NEED_MAPS_NS (250 * 1000 * 1000ULL) /* at most 4 refresh requests a second */
@@ -23,24 +25,14 @@
 #define UC_RSP_WORD 5
 #define UC_RIP_WORD 6
 
-/* The aligned chunk of the target's stack the walk is in. A probe read
- * costs far more than the bytes it copies, and a native stack of 25 frames
- * spans a few KiB, so one read brings in the next several frames; but each
- * byte copied into a cold buffer costs too: a page at a time cost ~1.7 us a
- * read here, a chunk a fraction of that. An aligned chunk never crosses a
- * page, so a read never fails for want of the next page. */
-#define STACK_CHUNK 1024	/* a power of two, at most a page */
-
-struct unwind_scratch {
-	__u64 w[STACK_CHUNK / 8];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct unwind_scratch);
-} unwind_scratch SEC(".maps");
+/* The aligned chunk of the target's stack the walk is in, read into the
+ * first STACK_CHUNK bytes of py_scratch (scratch.h). A probe read costs far
+ * more than the bytes it copies, and a native stack of 25 frames spans a
+ * few KiB, so one read brings in the next several frames; but each line
+ * copied costs too: a page at a time cost ~3.4 us a read here, 1 KiB ~1.2
+ * us (64 and 256 bytes: more reads, ~0.4-0.6 us each). An aligned chunk
+ * never crosses a page, so a read never fails for want of the next page. */
+#define STACK_CHUNK 1024	/* a power of two, at most PY_WINDOW */
 
 /* The previous walk on this CPU: the pc, stack pointer and row of each of
  * its frames, root-most last. A busy thread is sampled in much the same
@@ -85,7 +77,7 @@ struct unwind_walk {
 	struct sample *s;
 	struct unwind_proc *proc;
 	struct unwind_map *last;	/* the mapping of the previous frame: often the next one's too */
-	struct unwind_scratch *buf;
+	struct py_scratch *buf;
 	struct row_cache *rcache;
 	struct walk_memo *prev, *next;
 	__u32 last_idx;		/* last's index in proc->maps */
@@ -239,11 +231,11 @@ static __always_inline int stack_word(struct unwind_walk *w, __u64 addr, __u64 *
 		return 1;
 	if (chunk != w->chunk) {
 		w->chunk = 0;
-		if (bpf_probe_read_user(w->buf->w, STACK_CHUNK, (void *)chunk))
+		if (bpf_probe_read_user(w->buf->words, STACK_CHUNK, (void *)chunk))
 			return 1;
 		w->chunk = chunk;
 	}
-	*val = w->buf->w[((addr - chunk) >> 3) & (STACK_CHUNK / 8 - 1)];
+	*val = w->buf->words[((addr - chunk) >> 3) & (STACK_CHUNK / 8 - 1)];
 	return 0;
 }
 
@@ -383,7 +375,7 @@ static __always_inline __u32 unwind_user_stack(struct sample *s, struct unwind_p
 	struct unwind_walk w = {
 		.s = s, .proc = proc, .pc = ip, .sp = sp, .bp = bp, .base = base, .exact = 1,
 	};
-	w.buf = bpf_map_lookup_elem(&unwind_scratch, &zero);
+	w.buf = bpf_map_lookup_elem(&py_scratch, &zero);
 	w.rcache = bpf_map_lookup_elem(&row_cache, &zero);
 	struct walk_memos *memos = bpf_map_lookup_elem(&walk_memo, &zero);
 	if (!w.buf || !w.rcache || !memos)

@@ -138,11 +138,6 @@ type profileUnwindRow struct {
 	Cfa  uint16
 }
 
-type profileUnwindScratch struct {
-	_ structs.HostLayout
-	W [128]uint64
-}
-
 type profileWaitKey struct {
 	_     structs.HostLayout
 	Tid   uint32
@@ -195,7 +190,6 @@ const (
 	profileMapTargets        = "targets"
 	profileMapUnwindProcs    = "unwind_procs"
 	profileMapUnwindRows     = "unwind_rows"
-	profileMapUnwindScratch  = "unwind_scratch"
 	profileMapWaitStacks     = "wait_stacks"
 	profileMapWaitTotals     = "wait_totals"
 	profileMapWalkMemo       = "walk_memo"
@@ -272,7 +266,6 @@ type profileMapSpecs struct {
 	Targets       *ebpf.MapSpec `ebpf:"targets"`
 	UnwindProcs   *ebpf.MapSpec `ebpf:"unwind_procs"`
 	UnwindRows    *ebpf.MapSpec `ebpf:"unwind_rows"`
-	UnwindScratch *ebpf.MapSpec `ebpf:"unwind_scratch"`
 	WaitStacks    *ebpf.MapSpec `ebpf:"wait_stacks"`
 	WaitTotals    *ebpf.MapSpec `ebpf:"wait_totals"`
 	WalkMemo      *ebpf.MapSpec `ebpf:"walk_memo"`
@@ -319,7 +312,6 @@ type profileMaps struct {
 	Targets       *ebpf.Map `ebpf:"targets"`
 	UnwindProcs   *ebpf.Map `ebpf:"unwind_procs"`
 	UnwindRows    *ebpf.Map `ebpf:"unwind_rows"`
-	UnwindScratch *ebpf.Map `ebpf:"unwind_scratch"`
 	WaitStacks    *ebpf.Map `ebpf:"wait_stacks"`
 	WaitTotals    *ebpf.Map `ebpf:"wait_totals"`
 	WalkMemo      *ebpf.Map `ebpf:"walk_memo"`
@@ -341,7 +333,6 @@ func (m *profileMaps) Close() error {
 		m.Targets,
 		m.UnwindProcs,
 		m.UnwindRows,
-		m.UnwindScratch,
 		m.WaitStacks,
 		m.WaitTotals,
 		m.WalkMemo,
