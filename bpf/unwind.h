@@ -34,8 +34,8 @@
  * never crosses a page, so a read never fails for want of the next page. */
 #define STACK_CHUNK 1024	/* a power of two, at most PY_WINDOW */
 
-/* The previous walk on this CPU: the pc, stack pointer and row of each of
- * its frames, root-most last. A busy thread is sampled in much the same
+/* The previous walk on this CPU: the pc, stack pointer, mapping and row of
+ * each of its frames, root-most last. A busy thread is sampled in much the same
  * place over and over, and the frames a walk shares with the previous one
  * (all but the few nearest the leaf, as a rule) then cost a look at the
  * next entry of this small array, one cache line a few frames, instead of
@@ -47,10 +47,19 @@
 #define MEMO_FRAMES 64	/* a power of two; frames beyond are looked up */
 #define MEMO_SKIP 2	/* entries a step may skip: 2 catches up with a walk one frame a step */
 
+/* 16 bytes, four to a cache line: the pc looked up (a return address - 1;
+ * user addresses fit in 47 bits) with its mapping's index in
+ * unwind_proc.maps above bit 48, the low half of the stack pointer (it only
+ * aligns the walks: a wrong match costs a lookup, never a wrong row, which
+ * depends on the pc alone), and the row's rule. */
+#define MEMO_PC_MASK ((1ULL << 48) - 1)
+
 struct memo_frame {
-	__u64 pc;		/* the pc looked up: a return address - 1 */
-	__u64 sp;
-	struct unwind_row row;	/* row.pc: the index of its mapping in unwind_proc.maps */
+	__u64 pc;
+	__u32 sp;
+	__u8 kind;
+	__s8 rbp;
+	__u16 cfa;
 };
 
 struct walk_memo {
@@ -260,19 +269,22 @@ static long unwind_step(__u64 i, struct unwind_walk *w)
 	/* The previous walk's frames below this one are passed; the next one
 	 * at this place and pc gives the mapping and the row. */
 	__u32 j = w->mj;
+	__u32 sp32 = w->sp;
 	for (int k = 0; k < MEMO_SKIP; k++)
-		if (j < w->prev_n && w->prev->f[j & (MEMO_FRAMES - 1)].sp < w->sp)
+		if (j < w->prev_n && w->prev->f[j & (MEMO_FRAMES - 1)].sp < sp32)
 			j++;
 	int known = 0;
 	if (j < w->prev_n) {
 		struct memo_frame *f = &w->prev->f[j & (MEMO_FRAMES - 1)];
-		if (f->sp == w->sp && f->pc == pc) {
-			__u32 fi = f->row.pc & (MAX_UNWIND_MAPS - 1);
+		if (f->sp == sp32 && (f->pc & MEMO_PC_MASK) == pc) {
+			__u32 fi = (f->pc >> 48) & (MAX_UNWIND_MAPS - 1);
 			struct unwind_map *fm = &w->proc->maps[fi];
 			if (pc >= fm->start && pc < fm->end) {
 				m = fm;
 				w->last_idx = fi;
-				row = f->row;
+				row.kind = f->kind;
+				row.rbp = f->rbp;
+				row.cfa = f->cfa;
 				known = 1;
 				j++;
 			}
@@ -291,7 +303,6 @@ static long unwind_step(__u64 i, struct unwind_walk *w)
 		if (!m->nrows) {
 			stat_inc(STAT_UNWIND_NO_TABLE);
 		} else if (lookup_row(w->rcache, m, pc, &row)) {
-			row.pc = w->last_idx;
 			known = 1;
 		} else {
 			row.kind = UNW_NONE;
@@ -302,9 +313,11 @@ static long unwind_step(__u64 i, struct unwind_walk *w)
 		__u32 k = w->memo_n;
 		if (k < MEMO_FRAMES) {
 			struct memo_frame *f = &w->next->f[k & (MEMO_FRAMES - 1)];
-			f->pc = pc;
-			f->sp = w->sp;
-			f->row = row;
+			f->pc = pc | (__u64)w->last_idx << 48;
+			f->sp = sp32;
+			f->kind = row.kind;
+			f->rbp = row.rbp;
+			f->cfa = row.cfa;
 			w->memo_n = k + 1;
 		}
 	}
@@ -394,7 +407,7 @@ static __always_inline __u32 unwind_user_stack(struct sample *s, struct unwind_p
 		w.prev_n = w.prev->n;
 		/* The leaf is most often in the previous leaf's mapping. */
 		if (w.prev_n) {
-			w.last_idx = w.prev->f[0].row.pc & (MAX_UNWIND_MAPS - 1);
+			w.last_idx = (w.prev->f[0].pc >> 48) & (MAX_UNWIND_MAPS - 1);
 			w.last = &proc->maps[w.last_idx];
 		}
 	}

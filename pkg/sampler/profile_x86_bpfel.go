@@ -162,10 +162,12 @@ type profileWalkMemos struct {
 		N   uint32
 		Pad uint32
 		F   [64]struct {
-			_   structs.HostLayout
-			Pc  uint64
-			Sp  uint64
-			Row profileUnwindRow
+			_    structs.HostLayout
+			Pc   uint64
+			Sp   uint32
+			Kind uint8
+			Rbp  int8
+			Cfa  uint16
 		}
 	}
 	Cur uint32
