@@ -35,7 +35,8 @@ int bprof_cpu(struct bpf_perf_event_data *ctx)
 	struct sample *s = new_sample(KIND_CPU, pid, tid);
 	if (!s)
 		return 0;
-	__u32 used = collect_stacks(ctx, s);
+	/* The privilege level of the interrupted code: 3 is user mode. */
+	__u32 used = collect_stacks_from(ctx, s, (ctx->regs.cs & 3) == 0);
 	walk_python(s, used);
 	submit(s);
 	return 0;

@@ -10,30 +10,11 @@
  * unbounded work (strings, line tables) that does not belong here. */
 #pragma once
 
+#include "scratch.h"
+
 #define PY_FRAME_BUF 128	/* the largest py_offsets.frame_size */
-#define PY_WINDOW 2048		/* bytes of frames read at once (3.11+); a power of two */
 #define PAGE_MASK_4K (~4095ULL)
 #define PY_REFRESH_NS (250 * 1000 * 1000ULL) /* at most 4 thread refreshes a second per process */
-
-/* Frames as read from the target. 3.11+ keeps frames on its own stack of
- * contiguous chunks, a caller just below its callee, so one read of up to
- * PY_WINDOW bytes below a frame usually holds the next several frames too: a
- * probe read costs far more than the bytes it copies. Earlier versions'
- * frames are heap objects: one read a frame. Kept in a map value so variable
- * offsets into it are bounded by a mask. */
-struct py_scratch {
-	union {
-		__u64 words[PY_WINDOW / 8];
-		__u8 bytes[PY_WINDOW];
-	};
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct py_scratch);
-} py_scratch SEC(".maps");
 
 /* The check bytes of recently seen code objects, per CPU: a hit is a map
  * access instead of a probe read, which costs 75-150 ns here, half of what a

@@ -109,10 +109,13 @@ static __always_inline __u32 user_stack(struct sample *s, __u32 base)
 	return w.n + 1;
 }
 
-/* Kernel stack at data[0], user stack right after it. Returns the words used. */
-static __always_inline __u32 collect_stacks(void *ctx, struct sample *s)
+/* Kernel stack at data[0] (none when in_kernel is 0: a tick that found the
+ * thread in user mode has no kernel frames, and bpf_get_stack would spend
+ * microseconds finding that out), user stack right after it. Returns the
+ * words used. */
+static __always_inline __u32 collect_stacks_from(void *ctx, struct sample *s, int in_kernel)
 {
-	long n = bpf_get_stack(ctx, s->data, MAX_KSTACK * 8, 0);
+	long n = in_kernel ? bpf_get_stack(ctx, s->data, MAX_KSTACK * 8, 0) : 0;
 	if (n < 0) {
 		s->hdr.flags |= FLAG_KSTACK_ERR;
 		stat_inc(STAT_KSTACK_ERR);
@@ -131,6 +134,11 @@ static __always_inline __u32 collect_stacks(void *ctx, struct sample *s)
 	s->hdr.kstack_len = k;
 	s->hdr.ustack_len = u;
 	return k + u;
+}
+
+static __always_inline __u32 collect_stacks(void *ctx, struct sample *s)
+{
+	return collect_stacks_from(ctx, s, 1);
 }
 
 /* Waking the reader is an irq_work, which in a VM is a self-IPI and a VM exit:

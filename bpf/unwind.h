@@ -12,6 +12,8 @@
  * way is marked FRAME_BY_FP. */
 #pragma once
 
+#include "scratch.h"
+
 #define UNWIND_MAP_STEPS 10	/* binary search over MAX_UNWIND_MAPS: log2 + 1 */
 #define UNWIND_ROW_STEPS 25	/* binary search over up to 16M rows: log2 + 1 */
 #define NEED_MAPS_NS (250 * 1000 * 1000ULL) /* at most 4 refresh requests a second */
@@ -23,30 +25,75 @@
 #define UC_RSP_WORD 5
 #define UC_RIP_WORD 6
 
-/* The stack page the walk is in. A probe read costs 75-150 ns here, far
- * more than the bytes it copies, and a native stack of 25 frames spans a few
- * pages: reading a page at a time saves most reads. A page is read whole
- * only within itself, so a read never fails for want of the next page. */
-#define STACK_PAGE 4096
+/* The aligned chunk of the target's stack the walk is in, read into the
+ * first STACK_CHUNK bytes of py_scratch (scratch.h). A probe read costs far
+ * more than the bytes it copies, and a native stack of 25 frames spans a
+ * few KiB, so one read brings in the next several frames; but each line
+ * copied costs too: a page at a time cost ~3.4 us a read here, 1 KiB ~1.2
+ * us (64 and 256 bytes: more reads, ~0.4-0.6 us each). An aligned chunk
+ * never crosses a page, so a read never fails for want of the next page. */
+#define STACK_CHUNK 1024	/* a power of two, at most PY_WINDOW */
 
-struct unwind_scratch {
-	__u64 w[STACK_PAGE / 8];
+/* The previous walk on this CPU: the pc, stack pointer, mapping and row of
+ * each of its frames, root-most last. A busy thread is sampled in much the same
+ * place over and over, and the frames a walk shares with the previous one
+ * (all but the few nearest the leaf, as a rule) then cost a look at the
+ * next entry of this small array, one cache line a few frames, instead of
+ * a row cache entry (a line and often a page of its own a frame) and the
+ * binary search over the mappings. The frames are matched by stack pointer
+ * (both walks climb the stack) and pc: the same pc in the same mapping has
+ * the same row, and the proc's generation says the mappings and their
+ * tables have not changed since. */
+#define MEMO_FRAMES 64	/* a power of two; frames beyond are looked up */
+#define MEMO_SKIP 2	/* entries a step may skip: 2 catches up with a walk one frame a step */
+
+/* 16 bytes, four to a cache line: the pc looked up (a return address - 1;
+ * user addresses fit in 47 bits) with its mapping's index in
+ * unwind_proc.maps above bit 48, the low half of the stack pointer (it only
+ * aligns the walks: a wrong match costs a lookup, never a wrong row, which
+ * depends on the pc alone), and the row's rule. */
+#define MEMO_PC_MASK ((1ULL << 48) - 1)
+
+struct memo_frame {
+	__u64 pc;
+	__u32 sp;
+	__u8 kind;
+	__s8 rbp;
+	__u16 cfa;
+};
+
+struct walk_memo {
+	__u32 pid;
+	__u32 gen;		/* unwind_proc.gen it was walked with */
+	__u32 n;
+	__u32 _pad;
+	struct memo_frame f[MEMO_FRAMES];
+};
+
+struct walk_memos {
+	struct walk_memo m[2];	/* the previous walk and the one being written */
+	__u32 cur;		/* which one is being written */
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct unwind_scratch);
-} unwind_scratch SEC(".maps");
+	__type(value, struct walk_memos);
+} walk_memo SEC(".maps");
 
 struct unwind_walk {
 	struct sample *s;
 	struct unwind_proc *proc;
 	struct unwind_map *last;	/* the mapping of the previous frame: often the next one's too */
-	struct unwind_scratch *buf;
+	struct py_scratch *buf;
 	struct row_cache *rcache;
-	__u64 page;		/* target address of the page in buf; 0: none */
+	struct walk_memo *prev, *next;
+	__u32 last_idx;		/* last's index in proc->maps */
+	__u32 prev_n;		/* frames in prev; 0: none to use */
+	__u32 mj;		/* the next entry of prev to compare */
+	__u32 memo_n;		/* entries written to next */
+	__u64 chunk;		/* target address of the chunk in buf; 0: none */
 	__u64 pc, sp, bp;
 	__u64 mark;		/* FRAME_BY_FP when the current pc came from a fallback step */
 	__u32 base;		/* first data[] word of the user stack */
@@ -78,7 +125,8 @@ static long map_search_step(__u64 i, struct map_search *c)
 	return 0;
 }
 
-static __always_inline struct unwind_map *find_map(struct unwind_proc *p, __u64 pc)
+/* The mapping of pc, its index at *idx; 0 if none. */
+static __always_inline struct unwind_map *find_map(struct unwind_proc *p, __u64 pc, __u32 *idx)
 {
 	struct map_search c = { .p = p, .pc = pc, .lo = 0, .hi = p->n };
 	if (c.hi == 0 || c.hi > MAX_UNWIND_MAPS)
@@ -87,6 +135,7 @@ static __always_inline struct unwind_map *find_map(struct unwind_proc *p, __u64 
 	struct unwind_map *m = &p->maps[c.lo & (MAX_UNWIND_MAPS - 1)];
 	if (pc < m->start || pc >= m->end)
 		return 0;
+	*idx = c.lo;
 	return m;
 }
 
@@ -117,6 +166,19 @@ static __always_inline struct unwind_row *find_row(struct unwind_map *m, __u64 p
 	if (rel > 0xffffffffULL)
 		return 0;
 	struct row_search c = { .pc = rel, .lo = m->rows, .hi = m->rows + m->nrows };
+	__u32 page = (rel >> UNWIND_PAGE_SHIFT) - m->first_page;
+	if (m->pages && page < m->pages) {
+		/* The rows of pc's page, and the one before them: it covers the
+		 * start of the page. */
+		__u32 k = m->rows - m->pages - 1 + page;
+		struct unwind_row *below = bpf_map_lookup_elem(&unwind_rows, &k);
+		k++;
+		struct unwind_row *upto = bpf_map_lookup_elem(&unwind_rows, &k);
+		if (below && upto && below->pc <= upto->pc && upto->pc <= m->nrows) {
+			c.lo = m->rows + (below->pc ? below->pc - 1 : 0);
+			c.hi = m->rows + upto->pc;
+		}
+	}
 	bpf_loop(UNWIND_ROW_STEPS, row_search_step, &c, 0);
 	__u32 lo = c.lo;
 	struct unwind_row *r = bpf_map_lookup_elem(&unwind_rows, &lo);
@@ -170,19 +232,19 @@ static __always_inline int lookup_row(struct row_cache *c, struct unwind_map *m,
 }
 
 /* The 8-byte word of the target's stack at addr (8-byte aligned), through
- * the page buffer. Returns nonzero when it cannot be read. */
+ * the chunk buffer. Returns nonzero when it cannot be read. */
 static __always_inline int stack_word(struct unwind_walk *w, __u64 addr, __u64 *val)
 {
-	__u64 page = addr & ~(__u64)(STACK_PAGE - 1);
+	__u64 chunk = addr & ~(__u64)(STACK_CHUNK - 1);
 	if (addr & 7) /* saved registers are aligned: this is junk */
 		return 1;
-	if (page != w->page) {
-		w->page = 0;
-		if (bpf_probe_read_user(w->buf->w, STACK_PAGE, (void *)page))
+	if (chunk != w->chunk) {
+		w->chunk = 0;
+		if (bpf_probe_read_user(w->buf->words, STACK_CHUNK, (void *)chunk))
 			return 1;
-		w->page = page;
+		w->chunk = chunk;
 	}
-	*val = w->buf->w[((addr - page) >> 3) & (STACK_PAGE / 8 - 1)];
+	*val = w->buf->words[((addr - chunk) >> 3) & (STACK_CHUNK / 8 - 1)];
 	return 0;
 }
 
@@ -202,20 +264,63 @@ static long unwind_step(__u64 i, struct unwind_walk *w)
 	 * the next function (calls to noreturn functions): look up the call. */
 	__u64 pc = w->exact ? w->pc : w->pc - 1;
 	struct unwind_map *m = w->last;
-	if (!m || pc < m->start || pc >= m->end)
-		m = find_map(w->proc, pc);
-	w->last = m;
-	if (!m) {
-		if (!w->fell_back)
-			w->need_maps = 1;
-		stat_inc(STAT_UNWIND_NO_MAPPING);
-		return 1;
-	}
 	struct unwind_row row = {}, *r = &row;
-	if (!m->nrows)
-		stat_inc(STAT_UNWIND_NO_TABLE);
-	else if (!lookup_row(w->rcache, m, pc, &row))
-		row.kind = UNW_NONE;
+
+	/* The previous walk's frames below this one are passed; the next one
+	 * at this place and pc gives the mapping and the row. */
+	__u32 j = w->mj;
+	__u32 sp32 = w->sp;
+	for (int k = 0; k < MEMO_SKIP; k++)
+		if (j < w->prev_n && w->prev->f[j & (MEMO_FRAMES - 1)].sp < sp32)
+			j++;
+	int known = 0;
+	if (j < w->prev_n) {
+		struct memo_frame *f = &w->prev->f[j & (MEMO_FRAMES - 1)];
+		if (f->sp == sp32 && (f->pc & MEMO_PC_MASK) == pc) {
+			__u32 fi = (f->pc >> 48) & (MAX_UNWIND_MAPS - 1);
+			struct unwind_map *fm = &w->proc->maps[fi];
+			if (pc >= fm->start && pc < fm->end) {
+				m = fm;
+				w->last_idx = fi;
+				row.kind = f->kind;
+				row.rbp = f->rbp;
+				row.cfa = f->cfa;
+				known = 1;
+				j++;
+			}
+		}
+	}
+	w->mj = j;
+	if (!known) {
+		if (!m || pc < m->start || pc >= m->end)
+			m = find_map(w->proc, pc, &w->last_idx);
+		if (!m) {
+			if (!w->fell_back)
+				w->need_maps = 1;
+			stat_inc(STAT_UNWIND_NO_MAPPING);
+			return 1;
+		}
+		if (!m->nrows) {
+			stat_inc(STAT_UNWIND_NO_TABLE);
+		} else if (lookup_row(w->rcache, m, pc, &row)) {
+			known = 1;
+		} else {
+			row.kind = UNW_NONE;
+		}
+	}
+	w->last = m;
+	if (known) {
+		__u32 k = w->memo_n;
+		if (k < MEMO_FRAMES) {
+			struct memo_frame *f = &w->next->f[k & (MEMO_FRAMES - 1)];
+			f->pc = pc | (__u64)w->last_idx << 48;
+			f->sp = sp32;
+			f->kind = row.kind;
+			f->rbp = row.rbp;
+			f->cfa = row.cfa;
+			w->memo_n = k + 1;
+		}
+	}
 	__u8 kind = row.kind;
 	if (kind == UNW_END) {
 		w->done = 1;
@@ -283,15 +388,34 @@ static __always_inline __u32 unwind_user_stack(struct sample *s, struct unwind_p
 	struct unwind_walk w = {
 		.s = s, .proc = proc, .pc = ip, .sp = sp, .bp = bp, .base = base, .exact = 1,
 	};
-	w.buf = bpf_map_lookup_elem(&unwind_scratch, &zero);
+	w.buf = bpf_map_lookup_elem(&py_scratch, &zero);
 	w.rcache = bpf_map_lookup_elem(&row_cache, &zero);
-	if (!w.buf || !w.rcache)
+	struct walk_memos *memos = bpf_map_lookup_elem(&walk_memo, &zero);
+	if (!w.buf || !w.rcache || !memos)
 		return 0;
 	/* verifier: 0, but read from the map value so the verifier does not
 	 * know it; with n a known constant it walked all 127 steps to prove
-	 * the callback safe, one state per value of n. */
+	 * the callback safe, one state per value of n. So for the other
+	 * counters. */
 	w.n = s->hdr.ustack_len;
+	w.mj = w.memo_n = w.last_idx = w.n;
+	__u32 cur = memos->cur & 1;
+	w.next = &memos->m[cur];
+	w.prev = &memos->m[cur ^ 1];
+	w.prev_n = w.n;
+	if (w.prev->pid == s->hdr.pid && w.prev->gen == proc->gen) {
+		w.prev_n = w.prev->n;
+		/* The leaf is most often in the previous leaf's mapping. */
+		if (w.prev_n) {
+			w.last_idx = (w.prev->f[0].pc >> 48) & (MAX_UNWIND_MAPS - 1);
+			w.last = &proc->maps[w.last_idx];
+		}
+	}
 	bpf_loop(MAX_USTACK, unwind_step, &w, 0);
+	w.next->pid = s->hdr.pid;
+	w.next->gen = proc->gen;
+	w.next->n = w.memo_n;
+	memos->cur = cur ^ 1;
 	s->hdr.flags |= FLAG_USTACK_TABLES;
 	if (w.done)
 		s->hdr.flags |= FLAG_USTACK_COMPLETE;

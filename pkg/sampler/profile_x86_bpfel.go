@@ -112,18 +112,20 @@ type profileSampleHdr struct {
 }
 
 type profileUnwindMap struct {
-	_     structs.HostLayout
-	Start uint64
-	End   uint64
-	Bias  uint64
-	Rows  uint32
-	Nrows uint32
+	_         structs.HostLayout
+	Start     uint64
+	End       uint64
+	Bias      uint64
+	Rows      uint32
+	Nrows     uint32
+	Pages     uint32
+	FirstPage uint32
 }
 
 type profileUnwindProc struct {
 	_             structs.HostLayout
 	N             uint32
-	Pad           uint32
+	Gen           uint32
 	LastRefreshNs uint64
 	Maps          [512]profileUnwindMap
 }
@@ -134,11 +136,6 @@ type profileUnwindRow struct {
 	Kind uint8
 	Rbp  int8
 	Cfa  uint16
-}
-
-type profileUnwindScratch struct {
-	_ structs.HostLayout
-	W [512]uint64
 }
 
 type profileWaitKey struct {
@@ -154,6 +151,27 @@ type profileWaitTotal struct {
 	Count uint64
 	Pid   uint32
 	Pad   uint32
+}
+
+type profileWalkMemos struct {
+	_ structs.HostLayout
+	M [2]struct {
+		_   structs.HostLayout
+		Pid uint32
+		Gen uint32
+		N   uint32
+		Pad uint32
+		F   [64]struct {
+			_    structs.HostLayout
+			Pc   uint64
+			Sp   uint32
+			Kind uint8
+			Rbp  int8
+			Cfa  uint16
+		}
+	}
+	Cur uint32
+	_   [4]byte
 }
 
 // Names of all BPF objects in the ELF.
@@ -174,9 +192,9 @@ const (
 	profileMapTargets        = "targets"
 	profileMapUnwindProcs    = "unwind_procs"
 	profileMapUnwindRows     = "unwind_rows"
-	profileMapUnwindScratch  = "unwind_scratch"
 	profileMapWaitStacks     = "wait_stacks"
 	profileMapWaitTotals     = "wait_totals"
+	profileMapWalkMemo       = "walk_memo"
 	profileProgBprofAlloc    = "bprof_alloc"
 	profileProgBprofCpu      = "bprof_cpu"
 	profileProgBprofFree     = "bprof_free"
@@ -250,9 +268,9 @@ type profileMapSpecs struct {
 	Targets       *ebpf.MapSpec `ebpf:"targets"`
 	UnwindProcs   *ebpf.MapSpec `ebpf:"unwind_procs"`
 	UnwindRows    *ebpf.MapSpec `ebpf:"unwind_rows"`
-	UnwindScratch *ebpf.MapSpec `ebpf:"unwind_scratch"`
 	WaitStacks    *ebpf.MapSpec `ebpf:"wait_stacks"`
 	WaitTotals    *ebpf.MapSpec `ebpf:"wait_totals"`
+	WalkMemo      *ebpf.MapSpec `ebpf:"walk_memo"`
 }
 
 // profileVariableSpecs contains global variables before they are loaded into the kernel.
@@ -296,9 +314,9 @@ type profileMaps struct {
 	Targets       *ebpf.Map `ebpf:"targets"`
 	UnwindProcs   *ebpf.Map `ebpf:"unwind_procs"`
 	UnwindRows    *ebpf.Map `ebpf:"unwind_rows"`
-	UnwindScratch *ebpf.Map `ebpf:"unwind_scratch"`
 	WaitStacks    *ebpf.Map `ebpf:"wait_stacks"`
 	WaitTotals    *ebpf.Map `ebpf:"wait_totals"`
+	WalkMemo      *ebpf.Map `ebpf:"walk_memo"`
 }
 
 func (m *profileMaps) Close() error {
@@ -317,9 +335,9 @@ func (m *profileMaps) Close() error {
 		m.Targets,
 		m.UnwindProcs,
 		m.UnwindRows,
-		m.UnwindScratch,
 		m.WaitStacks,
 		m.WaitTotals,
+		m.WalkMemo,
 	)
 }
 

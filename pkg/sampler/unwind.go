@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 )
@@ -18,8 +19,35 @@ type UnwindRow struct {
 	CFA  uint16 // CFA offset in 8-byte units; the threshold for PLT rows
 }
 
-// UnwindTable is where a file's rows live in the kernel's table.
-type UnwindTable struct{ Start, Len uint32 }
+// UnwindTable is where a file's rows live in the kernel's table: Len rows
+// from Start, right after an index of Pages + 1 slots by 4 KiB page of PC,
+// the first for page FirstPage (bpf/types.h, struct unwind_map).
+type UnwindTable struct{ Start, Len, Pages, FirstPage uint32 }
+
+// unwindPageShift is UNWIND_PAGE_SHIFT: the index has a slot per 1<<12 bytes of PC.
+const unwindPageShift = 12
+
+// rowIndex returns, for each page of the rows' PCs from the first row's
+// and one past the last, how many rows start below it; nil when the rows
+// are so sparse that the index would outgrow them (the walker then
+// searches the whole table).
+func rowIndex(rows []UnwindRow) (index []uint32, firstPage uint32) {
+	firstPage = rows[0].PC >> unwindPageShift
+	pages := rows[len(rows)-1].PC>>unwindPageShift - firstPage + 1
+	if pages > uint32(len(rows))+1024 {
+		return nil, 0
+	}
+	index = make([]uint32, pages+1)
+	r := 0
+	for p := range index {
+		limit := uint64(firstPage+uint32(p)) << unwindPageShift
+		for r < len(rows) && uint64(rows[r].PC) < limit {
+			r++
+		}
+		index[p] = uint32(r)
+	}
+	return index, firstPage
+}
 
 // UnwindMapping is an executable mapping of a target and the table that
 // covers it; a zero Table means frame pointers for that code.
@@ -39,14 +67,33 @@ func (s *Sampler) LoadUnwindTable(rows []UnwindRow) (UnwindTable, error) {
 	if len(rows) == 0 {
 		return UnwindTable{}, nil
 	}
+	index, firstPage := rowIndex(rows)
+	slots := uint32(len(rows))
+	if index != nil {
+		slots += uint32(len(index))
+	}
 	s.rowsMu.Lock()
-	start, ok := s.rows.alloc(uint32(len(rows)))
+	start, ok := s.rows.alloc(slots)
 	used, size := s.rows.used, s.rows.size
 	s.rowsMu.Unlock()
 	if !ok {
 		return UnwindTable{}, fmt.Errorf("load unwind table of %d rows: %d of %d rows in use; raise the limit with --unwind-rows", len(rows), used, size)
 	}
 	t := UnwindTable{Start: start, Len: uint32(len(rows))}
+	if index != nil {
+		t.Start += uint32(len(index))
+		t.Pages, t.FirstPage = uint32(len(index)-1), firstPage
+		keys := make([]uint32, len(index))
+		vals := make([]profileUnwindRow, len(index))
+		for i, n := range index {
+			keys[i] = start + uint32(i)
+			vals[i] = profileUnwindRow{Pc: n}
+		}
+		if _, err := s.objs.UnwindRows.BatchUpdate(keys, vals, nil); err != nil {
+			s.FreeUnwindTable(t)
+			return UnwindTable{}, fmt.Errorf("load unwind table index of %d pages: %w", t.Pages, err)
+		}
+	}
 	const chunk = 1 << 14
 	keys := make([]uint32, min(chunk, len(rows)))
 	vals := make([]profileUnwindRow, len(keys))
@@ -54,12 +101,12 @@ func (s *Sampler) LoadUnwindTable(rows []UnwindRow) (UnwindTable, error) {
 		n := min(chunk, len(rows)-off)
 		for i := range n {
 			r := rows[off+i]
-			keys[i] = start + uint32(off+i)
+			keys[i] = t.Start + uint32(off+i)
 			vals[i] = profileUnwindRow{Pc: r.PC, Kind: r.Kind, Rbp: r.RBP, Cfa: r.CFA}
 		}
 		if _, err := s.objs.UnwindRows.BatchUpdate(keys[:n], vals[:n], nil); err != nil {
 			s.FreeUnwindTable(t)
-			return UnwindTable{}, fmt.Errorf("load unwind table rows %d..%d: %w", start+uint32(off), start+uint32(off+n), err)
+			return UnwindTable{}, fmt.Errorf("load unwind table rows %d..%d: %w", t.Start+uint32(off), t.Start+uint32(off+n), err)
 		}
 	}
 	return t, nil
@@ -70,8 +117,13 @@ func (s *Sampler) FreeUnwindTable(t UnwindTable) {
 	if t.Len == 0 {
 		return
 	}
+	start, n := t.Start, t.Len
+	if t.Pages > 0 {
+		start -= t.Pages + 1
+		n += t.Pages + 1
+	}
 	s.rowsMu.Lock()
-	s.rows.free(t.Start, t.Len)
+	s.rows.free(start, n)
 	s.rowsMu.Unlock()
 }
 
@@ -95,6 +147,7 @@ func (s *Sampler) SetUnwindMappings(pid int, ms []UnwindMapping) (dropped int, e
 	}
 	var p profileUnwindProc
 	p.N = uint32(len(ms))
+	p.Gen = unwindGen.Add(1)
 	for i, m := range ms {
 		if m.End <= m.Start {
 			return dropped, fmt.Errorf("set unwind mappings of %d: empty mapping at %#x", pid, m.Start)
@@ -102,13 +155,18 @@ func (s *Sampler) SetUnwindMappings(pid int, ms []UnwindMapping) (dropped int, e
 		if i > 0 && m.Start < ms[i-1].End {
 			return dropped, fmt.Errorf("set unwind mappings of %d: mappings at %#x and %#x overlap", pid, ms[i-1].Start, m.Start)
 		}
-		p.Maps[i] = profileUnwindMap{Start: m.Start, End: m.End, Bias: m.Bias, Rows: m.Table.Start, Nrows: m.Table.Len}
+		p.Maps[i] = profileUnwindMap{Start: m.Start, End: m.End, Bias: m.Bias, Rows: m.Table.Start, Nrows: m.Table.Len,
+			Pages: m.Table.Pages, FirstPage: m.Table.FirstPage}
 	}
 	if err := s.objs.UnwindProcs.Put(uint32(pid), &p); err != nil {
 		return dropped, fmt.Errorf("set unwind mappings of %d: %w", pid, err)
 	}
 	return dropped, nil
 }
+
+// unwindGen numbers every SetUnwindMappings: the BPF walker trusts what it
+// remembers of a process's last walk only while the generation is the same.
+var unwindGen atomic.Uint32
 
 // forgetUnwind drops pid's mappings: its stacks go back to frame pointers.
 func (s *Sampler) forgetUnwind(pid int) error {
