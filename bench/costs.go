@@ -69,9 +69,11 @@ func (r *report) depthNote() string {
 		"walker reads 3.11+ frames a 2 KiB window at a time and caches code objects' check bytes per CPU, which took the "+
 		"per-frame cost to the slope above; but the native stack under the Python frames (~12 frames here, libpython's "+
 		"start-up chain) is now unwound by tables, each step a row search and a read, where frame pointers gave up after "+
-		"one or two. What would help further: batching the ring-buffer submit (a sample is copied from a per-CPU buffer), "+
-		"a two-level row index instead of the binary search, and reading the kernel stack only for samples that are in "+
-		"the kernel.", fixed/1000, slope)
+		"one or two. Since 2026-12-01 the kernel stack is read only for ticks in the kernel, the user stack in 1 KiB chunks, "+
+		"a per-CPU memo of the last native walk serves the frames a sample shares with it, and a page index narrows each "+
+		"row search; timers in the program (on a loaded machine) then put the native walk at 8–10 µs and the Python walk "+
+		"at 5–9 µs, mostly cold memory. What would help further: building the sample in the ring itself instead of "+
+		"copying it from a per-CPU buffer (every record would take its maximum size), and fewer lines touched a frame.", fixed/1000, slope)
 }
 
 // peersNote names the BPF peers cheaper per sample than bprof, if any.
