@@ -329,9 +329,11 @@ func TestRecordCommandCtrlC(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "int.pb.gz")
 	// Two SIGINTs would interrupt the handler of the first: the second
 	// KeyboardInterrupt would print a second traceback and exit 1.
+	// "ready" is printed inside the try: a Ctrl-C sent right after it must
+	// find the handler in place (under load it once came before the try).
 	script := `import sys, time
-print("ready", flush=True)
 try:
+    print("ready", flush=True)
     end = time.monotonic() + 60
     while time.monotonic() < end: pass
 except KeyboardInterrupt:
