@@ -19,6 +19,7 @@
 
 const volatile __u64 capture_every_ns = 10000000; /* 10 ms: at most 100 walks/s per thread */
 #define CAPTURE_BURST 20
+#define KEPT_NS 10000000 /* 10 ms: how long a thread's last site is trusted to be in wait_stacks */
 #define TASK_DEAD 0x80 /* prev_state of a thread switching out for the last time */
 
 /* Start of the current period (ktime), set by user space. Index 0. */
@@ -66,8 +67,10 @@ static __always_inline void wait_add(__u32 tid, __u32 pid, __u32 state, __u64 si
 	struct wait_key k = { .tid = tid, .state = state, .site = site };
 	struct wait_total *t = bpf_map_lookup_elem(&wait_totals, &k);
 	if (t) {
-		__sync_fetch_and_add(&t->ns, ns);
-		__sync_fetch_and_add(&t->count, 1);
+		/* Plain adds: only this thread's own switches write its totals,
+		 * and the scheduler runs those one at a time. */
+		t->ns += ns;
+		t->count++;
 		return;
 	}
 	struct wait_total n = { .ns = ns, .count = 1, .pid = pid };
@@ -91,44 +94,78 @@ static __always_inline __u64 mix64(__u64 h, __u64 v)
  * the top two frames (address, code object, instruction). The native part
  * pins the C stack; the Python part tells apart waits at the same C depth in
  * different Python code (3.11+ runs Python calls without C recursion). Two
- * waits with one fingerprint are taken to have one stack. Costs two to four
- * small reads, against tens for a walk. Never below SITE_FIRST. */
-static __always_inline __u64 wait_site(__u32 pid, __u64 fsbase, __u32 runnable)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct pt_regs___kernel *regs = (void *)bpf_task_pt_regs(task);
-	__u64 h = mix64(runnable, BPF_CORE_READ(regs, ip));
-	h = mix64(h, BPF_CORE_READ(regs, sp));
+ * waits with one fingerprint are taken to have one stack. Never below
+ * SITE_FIRST.
+ *
+ * The native part is three loads. The Python part is three to four reads of
+ * the target's memory, ~800 ns here, more than the rest of a switch: it is
+ * made at most once per FP_FULL_NS for waits at the native place of the
+ * thread's last full fingerprint, which reuse that one's site. So a thread
+ * that switches up to 1,000 times a second pays for every wait, and one that
+ * switches more (a GIL handoff storm) pays at most that often where it
+ * repeats itself. The thread's PyThreadState and the interpreter's offsets
+ * are looked up once per PY_LOOKUP_NS, not per switch. */
+#define FP_FULL_NS 1000000	 /* 1 ms */
+#define PY_LOOKUP_NS 10000000 /* 10 ms: how soon a thread's new interpreter state is seen */
 
-	struct py_proc *proc = bpf_map_lookup_elem(&py_procs, &pid);
-	struct py_thread_key key = { .pid = pid, .fsbase = fsbase };
-	__u64 *tstate = proc ? bpf_map_lookup_elem(&py_threads, &key) : 0;
+static __always_inline __u64 site_of(__u64 h)
+{
+	return h < SITE_FIRST ? h + SITE_FIRST : h;
+}
+
+static __always_inline __u64 wait_site(struct task_struct *task, struct offcpu_state *st, __u32 pid,
+				       __u32 runnable, __u64 now)
+{
+	/* task is a trusted pointer (a tp_btf argument) and so is its register
+	 * frame: plain loads, no probe-read helper calls. */
+	struct pt_regs___kernel *regs = (void *)bpf_task_pt_regs(task);
+	__u64 h = mix64(runnable, regs->ip);
+	h = mix64(h, regs->sp);
+
+	if (now - st->py_at >= PY_LOOKUP_NS) {
+		struct py_proc *proc = bpf_map_lookup_elem(&py_procs, &pid);
+		struct py_thread_key key = { .pid = pid, .fsbase = task->thread.fsbase };
+		__u64 *tstate = proc ? bpf_map_lookup_elem(&py_threads, &key) : 0;
+		st->py_tstate = tstate ? *tstate : 0;
+		if (proc)
+			st->py_off = proc->off;
+		st->py_at = now;
+		st->fp_at = 0;
+	}
+	if (!st->py_tstate)
+		return site_of(h);
+	if (h == st->fp_native && now - st->fp_at < FP_FULL_NS)
+		return st->fp_site;
+
 	__u32 zero = 0;
 	struct py_scratch *b = bpf_map_lookup_elem(&py_scratch, &zero);
 	/* A preempted uprobe program (memory.h) may be using this CPU's
 	 * py_scratch: then the fingerprint is the native part only. */
-	if (!proc || !tstate || !b || scratch_is_busy())
-		goto out;
-	struct py_offsets o = proc->off;
+	if (!b || scratch_is_busy())
+		return site_of(h);
+	struct py_offsets *o = &st->py_off;
+	__u64 native = h;
 	__u64 frame = 0;
-	if (bpf_probe_read_user(&frame, sizeof(frame), (void *)(*tstate + o.tstate_frame)))
-		goto out;
-	if (o.cframe_current >= 0 && frame &&
-	    bpf_probe_read_user(&frame, sizeof(frame), (void *)(frame + o.cframe_current)))
-		goto out;
-	__u32 size = o.frame_size;
+	if (bpf_probe_read_user(&frame, sizeof(frame), (void *)(st->py_tstate + o->tstate_frame)))
+		return site_of(h);
+	if (o->cframe_current >= 0 && frame &&
+	    bpf_probe_read_user(&frame, sizeof(frame), (void *)(frame + o->cframe_current)))
+		return site_of(h);
+	__u32 size = o->frame_size;
 	if (size == 0 || size > PY_FRAME_BUF) /* verifier */
-		goto out;
+		return site_of(h);
 	for (int i = 0; i < 2 && frame; i++) {
 		if (bpf_probe_read_user(b->bytes, size, (void *)frame))
 			break;
 		h = mix64(h, frame);
-		h = mix64(h, frame_u64(b, 0, o.frame_code));
-		h = mix64(h, frame_u64(b, 0, o.frame_instr));
-		frame = frame_u64(b, 0, o.frame_previous);
+		h = mix64(h, frame_u64(b, 0, o->frame_code));
+		h = mix64(h, frame_u64(b, 0, o->frame_instr));
+		frame = frame_u64(b, 0, o->frame_previous);
 	}
-out:
-	return h < SITE_FIRST ? h + SITE_FIRST : h;
+	st->fp_native = native;
+	st->fp_site = site_of(h);
+	st->fp_at = now;
+	return st->fp_site;
 }
 
 /* Add [from, to) clipped at the period's start: time before it was taken by
@@ -164,9 +201,28 @@ static __always_inline void split_unseen(struct offcpu_state *st, __u32 tid, __u
 	stat_inc(STAT_SWITCH_UNSEEN);
 }
 
+/* Tags a global function's argument as the program's context (the kernel
+ * reads BTF decl tags since 6.8; libbpf 1.1's headers lack the macro). */
+#define __arg_ctx __attribute__((btf_decl_tag("arg:ctx")))
+
+/* Walks the current thread's stacks into wait_stacks under site; 0 on
+ * success. A global function, so the verifier checks it once, on its own:
+ * inlined, the walker was checked again for every path of the switch
+ * program that reaches it, close to the verifier's 1M-instruction limit. */
+__noinline int capture_wait(void *ctx __arg_ctx, __u32 pid, __u32 tid, __u32 runnable, __u64 site)
+{
+	struct sample *s = new_sample(KIND_OFFCPU, pid, tid);
+	if (!s)
+		return -1;
+	s->hdr.state = runnable;
+	__u32 used = collect_stacks(ctx, s);
+	walk_python(s, used);
+	return bpf_map_update_elem(&wait_stacks, &site, s, BPF_ANY);
+}
+
 /* The target thread now leaving the CPU (the current task). */
-static __always_inline void switch_out(void *ctx, __u32 pid, __u32 tid, __u32 runnable, __u32 dead,
-				       __u64 runtime, __u64 now)
+static __always_inline void switch_out(void *ctx, struct task_struct *task, __u32 pid, __u32 tid,
+				       __u32 runnable, __u32 dead, __u64 runtime, __u64 now)
 {
 	struct offcpu_state *st = bpf_map_lookup_elem(&offcpu_threads, &tid);
 	if (!st) {
@@ -194,11 +250,22 @@ static __always_inline void switch_out(void *ctx, __u32 pid, __u32 tid, __u32 ru
 	st->pid = pid;
 	st->state = runnable;
 
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
-	__u64 site = wait_site(pid, fsbase, runnable);
+	__u64 site = wait_site(task, st, pid, runnable, now);
+	/* A thread mostly waits where it waited last: a site found in
+	 * wait_stacks within KEPT_NS is taken as still there without a lookup.
+	 * Looking again every KEPT_NS keeps the site referenced, so the LRU
+	 * does not take it for unused. User space keeps a site's stack once it
+	 * has read it, so a site dropped in between costs a stack only when
+	 * it goes before its first read, as it could without the memo. */
+	if (site == st->kept_site && now - st->kept_at < KEPT_NS) {
+		st->site = site;
+		stat_inc(STAT_WAIT_CACHED);
+		return;
+	}
 	if (bpf_map_lookup_elem(&wait_stacks, &site)) {
 		st->site = site;
+		st->kept_site = site;
+		st->kept_at = now;
 		stat_inc(STAT_WAIT_CACHED);
 		return;
 	}
@@ -216,14 +283,10 @@ static __always_inline void switch_out(void *ctx, __u32 pid, __u32 tid, __u32 ru
 		stat_inc(STAT_WAIT_UNCAPTURED);
 		return;
 	}
-	struct sample *s = new_sample(KIND_OFFCPU, pid, tid);
-	if (!s)
-		return;
-	s->hdr.state = runnable;
-	__u32 used = collect_stacks(ctx, s);
-	walk_python(s, used);
-	if (bpf_map_update_elem(&wait_stacks, &site, s, BPF_ANY) == 0) {
+	if (capture_wait(ctx, pid, tid, runnable, site) == 0) {
 		st->site = site;
+		st->kept_site = site;
+		st->kept_at = now;
 		st->tokens--;
 		stat_inc(STAT_WAIT_CAPTURED);
 	} else {

@@ -57,7 +57,7 @@ int BPF_PROG(bprof_switch, _Bool preempt, struct task_struct *prev, struct task_
 		__u32 runnable = preempt || prev_state == 0;
 		now = bpf_ktime_get_ns();
 		stat_inc(STAT_SWITCHES);
-		switch_out(ctx, prev_pid, prev->pid, runnable, prev_state & TASK_DEAD, prev->se.sum_exec_runtime, now);
+		switch_out(ctx, prev, prev_pid, prev->pid, runnable, prev_state & TASK_DEAD, prev->se.sum_exec_runtime, now);
 	}
 	if (is_target(next_pid)) {
 		if (!now)

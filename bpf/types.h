@@ -139,6 +139,16 @@ struct offcpu_state {
 	__u32 tokens;		/* stack captures it may make now */
 	__u32 dead;		/* it exited: user space drops the entry after its last read */
 	__u64 runtime;		/* its se.sum_exec_runtime at the last switch seen */
+	__u64 kept_site;	/* a site of this thread found in wait_stacks at kept_at */
+	__u64 kept_at;		/* ktime of that lookup (see switch_out) */
+	/* What wait_site knows of the thread's interpreter, looked up at py_at. */
+	__u64 py_tstate;	/* its PyThreadState; 0: not a Python thread, or not known yet */
+	__u64 py_at;
+	struct py_offsets py_off;
+	/* Its last full fingerprint (wait_site), made at fp_at. */
+	__u64 fp_native;	/* of the native part */
+	__u64 fp_site;
+	__u64 fp_at;
 };
 
 /* Where a wait's stack is: a key of wait_stacks (a fingerprint, never below

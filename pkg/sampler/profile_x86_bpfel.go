@@ -35,6 +35,14 @@ type profileOffcpuState struct {
 	Tokens     uint32
 	Dead       uint32
 	Runtime    uint64
+	KeptSite   uint64
+	KeptAt     uint64
+	PyTstate   uint64
+	PyAt       uint64
+	PyOff      profilePyOffsets
+	FpNative   uint64
+	FpSite     uint64
+	FpAt       uint64
 }
 
 type profilePyOffsets struct {
