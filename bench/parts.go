@@ -53,7 +53,7 @@ func parts(root func() (*chroot, error)) []part {
 			return nil
 		}},
 		{"offcpu", func(cfg config, r *report) error {
-			m, err := offcpuCost(d(cfg), cfg.rounds)
+			m, err := offcpuCost(cfg.python, d(cfg), cfg.rounds)
 			if err != nil {
 				return err
 			}

@@ -12,7 +12,7 @@ import (
 // ping-pong workload and divides each one's sched_switch program run time by
 // the target's context switches; it adds them to m.
 func offcpuPeers(m *peersResult, c *chroot, d time.Duration) error {
-	bin, err := buildPingpong()
+	pp, err := buildPingpong()
 	if err != nil {
 		return err
 	}
@@ -32,7 +32,7 @@ func offcpuPeers(m *peersResult, c *chroot, d time.Duration) error {
 	m.offcpuCommand = map[string]string{}
 	for _, t := range []tool{bprof, tools["offcputime"]} {
 		m.offcpuCommand[t.name] = t.command()
-		r, err := measureSwitches(t, bin, d, tmp)
+		r, err := measureSwitches(t, pp, d, tmp)
 		if err != nil {
 			log.Printf("off-CPU peers: %s: %v", t.name, err)
 			m.failed = append(m.failed, fmt.Sprintf("%s on the ping-pong workload: %v", t.name, err))
@@ -46,9 +46,9 @@ func offcpuPeers(m *peersResult, c *chroot, d time.Duration) error {
 }
 
 // measureSwitches is measurePeer for a switch-heavy native target.
-func measureSwitches(t tool, bin string, d time.Duration, tmp string) (peerResult, error) {
+func measureSwitches(t tool, pp pingpong, d time.Duration, tmp string) (peerResult, error) {
 	res := peerResult{tool: t, window: d}
-	w := pingpongCmd(bin)
+	w := pingpongCmd(pp)
 	if err := w.Start(); err != nil {
 		return res, err
 	}
@@ -88,7 +88,7 @@ func (p peerResult) nsPerSwitch() float64 {
 }
 
 // pingpongCmd runs the ping-pong workload for long enough, on the target's CPU.
-func pingpongCmd(bin string) *exec.Cmd {
-	argv := pinned(targetCPU, []string{bin, "100000000", fmt.Sprint(pingpongSpin)})
+func pingpongCmd(pp pingpong) *exec.Cmd {
+	argv := pinned(targetCPU, []string{pp.bin, "100000000", fmt.Sprint(pp.spin)})
 	return exec.Command(argv[0], argv[1:]...)
 }

@@ -117,10 +117,12 @@ func (r *report) goals() []goal {
 		gs = append(gs, goal{fmt.Sprintf("bprof peak RSS ≤ 32 MB (%s)", threadCount(a.threads)), fmt.Sprintf("%.1f MB", float64(a.maxRSS)/1e6), a.maxRSS <= 32<<20})
 	}
 	if o := r.offcpu; o != nil {
-		// The share grows with the switch rate; the workload's rate
-		// follows the machine (48,500/s on an earlier kernel build).
-		gs = append(gs, goal{"off-CPU tracing ≤ 2 % at ~50,000 switches/s", fmt.Sprintf("%.2f %% of the target's CPU at %.0f switches/s", o.cpuShare*100, o.switchesPerSec),
-			o.cpuShare <= 0.02 && o.switchesPerSec >= 45000})
+		// The share grows with the switch rate: the goal holds only when
+		// measured near its rate (calibrateSpin aims at it).
+		gs = append(gs, goal{"off-CPU tracing ≤ 2 % at ~50,000 switches/s",
+			fmt.Sprintf("%.2f %% of the target's CPU at %.0f switches/s (C threads), %.2f %% at %.0f/s (Python threads)",
+				o.cpuShare*100, o.switchesPerSec, o.python.cpuShare*100, o.python.switchesPerSec),
+			o.met() && o.python.met()})
 	}
 	if sc := r.scale; sc != nil {
 		gs = append(gs, goal{"1,000 threads: zero drops", fmt.Sprintf("%d lost", sc.stats.Lost()), sc.stats.Lost() == 0})
