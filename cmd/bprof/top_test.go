@@ -221,7 +221,14 @@ func assertProgramsGone(t *testing.T, ids []ebpf.ProgramID) {
 func TestTopPlain(t *testing.T) {
 	testenv.RequireRoot(t)
 	python := testenv.RequireCommand(t, "python3")
-	target := testenv.Start(t, python, cliPy, "burn", "60", "0").Cmd
+	// Started in hot() and said so: an interpreter still starting (libpython
+	// not yet mapped, no thread state) has no Python frames to show, and on a
+	// loaded machine that can outlast the two tables.
+	proc := testenv.Start(t, python, cliPy, "signal")
+	if line, err := proc.Stdout.ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("target said %q, %v; want ready", line, err)
+	}
+	target := proc.Cmd
 	var stdout, stderr bytes.Buffer
 	code := mainWith([]string{"top", "-p", strconv.Itoa(target.Process.Pid), "-n", "2", "--interval", "0.5"}, &stdout, &stderr)
 	if code != 0 {
