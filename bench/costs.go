@@ -187,17 +187,20 @@ func (r *report) memoryNote() string {
 	return fmt.Sprintf("**Memory profiles, slowdown ≤ 3 %%: not met** (%s). In this run `bprof_alloc` and `bprof_free` "+
 		"took %.1f µs of BPF run time per sampled allocation, %.2f %% of the control's CPU time. The analysis of "+
 		"2026-12-02 timed the probe calls inside the target (an instrumented build of the sampler reading "+
-		"CLOCK_THREAD_CPUTIME_ID around each call, so preemption is not counted; `bprof record --memory --no-offcpu` at "+
-		"the default rate, on a machine loaded by other work): a sampled allocation costs the target ~16 µs. Its "+
-		"probe ~13 µs: the trap 4–5 µs (cold, as it comes ~1 ms after the last one; ~1.6 µs warm) and `bprof_alloc` "+
-		"7–12 µs, of which ~2.6 µs with both walks cut out (the sample's header, the copy to the ring), ~4 µs the native "+
-		"walk and ~1.5 µs the Python walk. The free of the sampled block ~2 µs: a warm trap and 0.6 µs of `bprof_free`. "+
+		"CLOCK_THREAD_CPUTIME_ID around each call, so preemption is not counted, less the same reading with nothing "+
+		"attached; `bprof record --memory --no-offcpu` at the default rate, 5 runs, on a machine loaded by other work): "+
+		"a sampled allocation costs the target 16–24 µs, the more the busier the machine. The alloc probe 13–20 µs: "+
+		"its trap 4–7 µs (cold, as it comes ~1 ms after the last one; ~1.6 µs warm) and `bprof_alloc` 8–13 µs, of "+
+		"which ~2.6 µs with both walks cut out (the sample's header, the copy to the ring), ~4 µs the native walk and "+
+		"~1.5 µs the Python walk. The free of the sampled block 2–4 µs: a warmer trap and 0.6–0.75 µs of `bprof_free`. "+
 		"The sampler's own work with nothing attached (the draw, the hash set) is below what these runs resolve. "+
 		"bprof's 100 Hz CPU sampling costs the target ~100 ticks a second at 3–6 µs, 0.05 %%; its own user-space CPU "+
-		"(on the other CPU) ~0.1 s a run. So the direct cost is ~1.5 %% of the workload's CPU at ~3,700 samples "+
-		"in ~4 s; the rest of the figure above is within its spread (the sampler alone, which costs next to nothing, "+
-		"moves as far). What would lower it: frees of sampled blocks reported without a trap (batched with the next "+
-		"sampled allocation, or read from the target), ~12 %% of the per-sample cost; a cheaper cold native walk; and, "+
+		"(on the other CPU) 0.1–0.3 s a run. So the direct cost is 1.5–2 %% of the workload's CPU at ~3,700 samples "+
+		"in ~4 s; the rest of a figure above that is within its spread (the sampler alone, which costs next to "+
+		"nothing, moves as far). What would lower it: the two traps are about half of it, so frees of sampled blocks "+
+		"reported without a trap (batched into the next sampled allocation's probe, with bprof reading the pending "+
+		"ones from the target at each cut so that inuse_* stays exact), 15–20 %% of the per-sample cost; a cheaper "+
+		"cold native walk; and, "+
 		"for the figure, control and bprof runs next to each other in time and more rounds.",
 		m.goal().figure, m.perSampled()/1e3, m.bpfShare()*100)
 }

@@ -2,12 +2,12 @@
  * sampler (native/allocsampler), a library loaded into the target that
  * decides which allocations to sample. Only sampled allocations and the frees
  * of sampled blocks get here, so the uprobe's cost (a trap, ~1.6 µs here on
- * the emulated push the probes start with when warm, 4-5 µs cold, 15-30 µs on
+ * the emulated push the probes start with when warm, 4-7 µs cold, 15-30 µs on
  * an instruction stepped out of line) is paid a few thousand times a second
  * at most, never per allocation. Measured in the target at the default rate
- * (2026-12-02, docs/BENCHMARKS.md): a sampled allocation costs ~16 µs, the
- * alloc probe ~13 (its trap, cold, and this program's 7-12 µs, two thirds of
- * it the two walks) and the free ~2 (a warm trap and 0.6 µs here).
+ * (2026-12-02, docs/BENCHMARKS.md): a sampled allocation costs 16-24 µs, the
+ * alloc probe 13-20 (its trap, cold, 4-7, and this program's 8-13 µs, the two
+ * walks about half of it) and the free 2-4 (a warmer trap and ~0.7 µs).
  *
  *   bprof_alloc_probe(ptr, size, weight, flags)  -> KIND_ALLOC with the stacks
  *   bprof_free_probe(ptr)                        -> KIND_FREE, the address only
