@@ -193,11 +193,16 @@ func (r *report) memoryNote() string {
 		"its trap 4–7 µs (cold, as it comes ~1 ms after the last one; ~1.6 µs warm) and `bprof_alloc` 8–13 µs, of "+
 		"which ~2.6 µs with both walks cut out (the sample's header, the copy to the ring), ~4 µs the native walk and "+
 		"~1.5 µs the Python walk. The free of the sampled block 2–4 µs: a warmer trap and 0.6–0.75 µs of `bprof_free`. "+
-		"The sampler's own work with nothing attached (the draw, the hash set) is below what these runs resolve. "+
+		"The hooks' fast path, paid on every allocation and free, may cost as much: 16 order-balanced pairs of the "+
+		"workload with the sampler on and nothing attached against none (same day, loaded machine) gave a median CPU "+
+		"ratio of 1.035 (0.90–1.26), and a loop making and dropping `[i]` (two allocations, two frees) ran ~12 ns "+
+		"slower on ~165 ns, ~3 ns a hooked call, at ~100 hooked calls in each ~10 µs iteration of this workload; "+
+		"it needs a quiet machine to pin down. "+
 		"bprof's 100 Hz CPU sampling costs the target ~100 ticks a second at 3–6 µs, 0.05 %%; its own user-space CPU "+
-		"(on the other CPU) 0.1–0.3 s a run. So the direct cost is 1.5–2 %% of the workload's CPU at ~3,700 samples "+
-		"in ~4 s; the rest of a figure above that is within its spread (the sampler alone, which costs next to "+
-		"nothing, moves as far). What would lower it: the two traps are about half of it, so frees of sampled blocks "+
+		"(on the other CPU) 0.1–0.3 s a run. So the probes cost 1.5–2 %% of the workload's CPU at ~3,700 samples "+
+		"in ~4 s, and the hooks perhaps as much again. What would lower it: a cheaper fast path (count before "+
+		"calling the previous allocator, so that both hooks end in a tail call); the traps are about half of the "+
+		"probes' cost, so frees of sampled blocks "+
 		"reported without a trap (batched into the next sampled allocation's probe, with bprof reading the pending "+
 		"ones from the target at each cut so that inuse_* stays exact), 15–20 %% of the per-sample cost; a cheaper "+
 		"cold native walk; and, "+
