@@ -97,6 +97,24 @@ func costOf(pid int, keep func(ebpf.ProgramType) bool) (progCost, error) {
 	return c, nil
 }
 
+// costOfProgram is the accounting of one program.
+func costOfProgram(id ebpf.ProgramID) (progCost, error) {
+	p, err := ebpf.NewProgramFromID(id)
+	if err != nil {
+		return progCost{}, fmt.Errorf("open program %d: %w", id, err)
+	}
+	defer p.Close()
+	info, err := p.Info()
+	if err != nil {
+		return progCost{}, fmt.Errorf("program %d: %w", id, err)
+	}
+	st, err := p.Stats()
+	if err != nil {
+		return progCost{}, fmt.Errorf("read run time of program %d: %w", id, err)
+	}
+	return progCost{runs: st.RunCount, runtime: st.Runtime, names: []string{info.Name}}, nil
+}
+
 func isPerfEvent(t ebpf.ProgramType) bool { return t == ebpf.PerfEvent }
 
 // isSchedProgram accepts the program types an off-CPU tracer hooks

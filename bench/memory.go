@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +23,16 @@ type memoryResult struct {
 	python, workload   string
 	wall, cpu          map[string][]float64
 	sampled            []uint64 // allocations bprof sampled, per round
+	parts              []memoryParts
+}
+
+// memoryParts is where the time of one bprof run went, over the timed work
+// only: the kernel's accounting of each BPF program (bpf_stats), bprof's own
+// CPU time (on the other CPU) and the sampler's counters.
+type memoryParts struct {
+	progs          map[string]progCost // by program name
+	tool           time.Duration       // bprof's CPU time
+	sampled, freed uint64              // the sampler's alloc and free probe calls
 }
 
 // memoryOverhead times a fixed allocation-heavy workload (pyenv's CPython,
@@ -40,6 +52,13 @@ func memoryOverhead(python string, rounds, iterations int) (memoryResult, error)
 	if err := os.WriteFile(lib, memory.Library(), 0o644); err != nil {
 		return res, err
 	}
+	// Run-time accounting of BPF programs costs two clock reads a run, a
+	// fraction of a percent of the fastest program here; every round has it.
+	stats, err := enableStats()
+	if err != nil {
+		return res, err
+	}
+	defer stats.Close()
 	script, _ := filepath.Abs("testdata/bench/alloc_work.py")
 	pydir, _ := filepath.Abs("python")
 	res.workload = fmt.Sprintf("taskset -c %d %s alloc_work.py %d", targetCPU, python, iterations)
@@ -56,14 +75,15 @@ func memoryOverhead(python string, rounds, iterations int) (memoryResult, error)
 			case "tracemalloc":
 				env = []string{"PYTHONTRACEMALLOC=1"}
 			}
-			wall, cpu, sampled, err := memoryRun(name, pinnedEnv(targetCPU, env, argv), tmp)
+			wall, cpu, parts, err := memoryRun(name, pinnedEnv(targetCPU, env, argv), tmp)
 			if err != nil {
 				return res, fmt.Errorf("round %d, %q: %w", round+1, name, err)
 			}
 			res.wall[name] = append(res.wall[name], wall)
 			res.cpu[name] = append(res.cpu[name], cpu)
 			if name == "bprof record --memory" {
-				res.sampled = append(res.sampled, sampled)
+				res.sampled = append(res.sampled, parts.sampled)
+				res.parts = append(res.parts, parts)
 			}
 		}
 		log.Printf("memory: round %d of %d: control %.2f s", round+1, rounds, res.wall[""][round])
@@ -78,11 +98,27 @@ func pinnedEnv(cpu int, env, argv []string) []string {
 	return pinned(cpu, argv)
 }
 
+// progsByName is the accounting of every BPF program pid holds, by name.
+func progsByName(pid int) map[string]progCost {
+	m := map[string]progCost{}
+	ids, err := programsOf(pid)
+	if err != nil {
+		return m
+	}
+	for _, id := range ids {
+		c, err := costOfProgram(id)
+		if err == nil {
+			m[c.names[0]] = c
+		}
+	}
+	return m
+}
+
 // memoryRun runs one configuration; under bprof, once its sampler is on.
-func memoryRun(name string, target []string, tmp string) (wall, cpu float64, sampled uint64, err error) {
+func memoryRun(name string, target []string, tmp string) (wall, cpu float64, parts memoryParts, err error) {
 	w, err := launch(target)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, parts, err
 	}
 	defer w.stop()
 	var r *running
@@ -92,7 +128,7 @@ func memoryRun(name string, target []string, tmp string) (wall, cpu float64, sam
 			return []string{"bin/bprof", "record", "-p", fmt.Sprint(pid), "--memory", "--no-offcpu", "-o", filepath.Join(tmp, "mem.pb.gz")}
 		}}
 		if r, err = startTool(t, w.pid(), tmp); err != nil {
-			return 0, 0, 0, err
+			return 0, 0, parts, err
 		}
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 			if s, ferr := memory.Find(w.pid()); ferr == nil {
@@ -104,7 +140,7 @@ func memoryRun(name string, target []string, tmp string) (wall, cpu float64, sam
 			}
 			if time.Now().After(deadline) {
 				r.stop()
-				return 0, 0, 0, fmt.Errorf("bprof did not turn the sampler on within 20 s: %s", r.logTail())
+				return 0, 0, parts, fmt.Errorf("bprof did not turn the sampler on within 20 s: %s", r.logTail())
 			}
 		}
 		defer smp.Close()
@@ -112,17 +148,25 @@ func memoryRun(name string, target []string, tmp string) (wall, cpu float64, sam
 		time.Sleep(time.Second)
 	}
 	var before memory.Ctl
+	var progs0 map[string]progCost
+	var tool0 time.Duration
 	if smp != nil {
 		before, _ = smp.Read()
+		progs0, tool0 = progsByName(r.pid()), onCPU(r.pid())
 	}
 	var out struct{ Wall, CPU float64 }
 	if err := w.begin(); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, parts, err
 	}
 	line, rerr := w.out.ReadString('\n')
 	if smp != nil {
 		after, _ := smp.Read()
-		sampled = after.Sampled - before.Sampled
+		parts.tool = onCPU(r.pid()) - tool0
+		parts.progs = map[string]progCost{}
+		for n, c := range progsByName(r.pid()) {
+			parts.progs[n] = c.sub(progs0[n])
+		}
+		parts.sampled, parts.freed = after.Sampled-before.Sampled, after.Freed-before.Freed
 	}
 	if rerr == nil {
 		err = jsonLine(line, &out)
@@ -136,7 +180,7 @@ func memoryRun(name string, target []string, tmp string) (wall, cpu float64, sam
 		}
 		r.log.Close()
 	}
-	return out.Wall, out.CPU, sampled, err
+	return out.Wall, out.CPU, parts, err
 }
 
 func (m *memoryResult) ratios(xs map[string][]float64, name string) []float64 {
@@ -179,6 +223,78 @@ func (m *memoryResult) write(b *strings.Builder) {
 		s = append(s, float64(n))
 	}
 	fmt.Fprintf(b, "\nbprof sampled a median of %.0f allocations a run.\n", median(s))
+	m.writeParts(b)
+}
+
+// writeParts says where the time of the bprof runs went (medians over the
+// rounds): each BPF program's run time (bpf_stats; the uprobe trap around a
+// program is not in there), the in-kernel time per sampled allocation and
+// its share of the control's CPU time, and bprof's own CPU time.
+func (m *memoryResult) writeParts(b *strings.Builder) {
+	if len(m.parts) == 0 {
+		return
+	}
+	names := map[string]bool{}
+	for _, p := range m.parts {
+		for n := range p.progs {
+			names[n] = true
+		}
+	}
+	b.WriteString("\nWhere bprof's time went during the timed work of its runs (medians over the rounds). BPF run time is\n" +
+		"the kernel's accounting (`bpf_stats`), without the trap that enters a uprobe; `bprof_cpu` runs on every\n" +
+		"100 Hz tick of both CPUs, whoever runs there.\n\n| part | runs | µs a run | ms in all |\n|---|---|---|---|\n")
+	for _, n := range slices.Sorted(maps.Keys(names)) {
+		var runs, per, total []float64
+		for _, p := range m.parts {
+			c := p.progs[n]
+			runs = append(runs, float64(c.runs))
+			total = append(total, float64(c.runtime)/1e6)
+			if c.runs > 0 {
+				per = append(per, float64(c.runtime)/1e3/float64(c.runs))
+			}
+		}
+		if median(runs) == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "| BPF %s | %.0f | %.1f | %.1f |\n", n, median(runs), median(per), median(total))
+	}
+	var tool, freed []float64
+	for _, p := range m.parts {
+		tool = append(tool, float64(p.tool)/1e6)
+		freed = append(freed, float64(p.freed))
+	}
+	fmt.Fprintf(b, "| bprof's own CPU (user+sys, on CPU %d) | | | %.1f |\n", toolCPU, median(tool))
+	per := m.perSampled()
+	fmt.Fprintf(b, "\nThe sampler reported a median of %.0f frees of sampled blocks a run. `bprof_alloc` and `bprof_free` took\n"+
+		"%.1f µs of BPF run time per sampled allocation, %.2f %% of the control's CPU time at this run's sample count\n"+
+		"(the traps into the two probes come on top; see the note on memory profiles below).\n",
+		median(freed), per/1e3, m.bpfShare()*100)
+}
+
+// perSampled is the median BPF run time of bprof_alloc and bprof_free per
+// sampled allocation, in ns.
+func (m *memoryResult) perSampled() float64 {
+	var per []float64
+	for _, p := range m.parts {
+		if p.sampled > 0 {
+			per = append(per, float64(p.progs["bprof_alloc"].runtime+p.progs["bprof_free"].runtime)/float64(p.sampled))
+		}
+	}
+	return median(per)
+}
+
+// bpfShare is the BPF run time of the memory programs over a run, as a
+// share of the control's CPU time (medians).
+func (m *memoryResult) bpfShare() float64 {
+	c := median(m.cpu[""])
+	if c == 0 {
+		return 0
+	}
+	var s []float64
+	for _, n := range m.sampled {
+		s = append(s, float64(n))
+	}
+	return m.perSampled() * median(s) / 1e9 / c
 }
 
 // goal: the issue's overhead goal for memory profiles.

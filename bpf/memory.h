@@ -1,10 +1,13 @@
 /* Memory profiles: uprobes on the two probe functions of bprof's allocation
  * sampler (native/allocsampler), a library loaded into the target that
  * decides which allocations to sample. Only sampled allocations and the frees
- * of sampled blocks get here, so the uprobe's cost (a trap, ~2 µs here on the
- * emulated push the probes start with, 15-30 µs on an instruction stepped out
- * of line) is paid a few thousand times a second at most, never per
- * allocation.
+ * of sampled blocks get here, so the uprobe's cost (a trap, ~1.6 µs here on
+ * the emulated push the probes start with when warm, 4-7 µs cold, 15-30 µs on
+ * an instruction stepped out of line) is paid a few thousand times a second
+ * at most, never per allocation. Measured in the target at the default rate
+ * (2026-12-02, docs/BENCHMARKS.md): a sampled allocation costs 16-24 µs, the
+ * alloc probe 13-20 (its trap, cold, 4-7, and this program's 8-13 µs, the two
+ * walks about half of it) and the free 2-4 (a warmer trap and ~0.7 µs).
  *
  *   bprof_alloc_probe(ptr, size, weight, flags)  -> KIND_ALLOC with the stacks
  *   bprof_free_probe(ptr)                        -> KIND_FREE, the address only

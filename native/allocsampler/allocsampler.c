@@ -108,8 +108,10 @@ extern struct bprof_alloc_ctl bprof_alloc_ctl __attribute__((alias("ctl"), visib
  * bpftrace counting probe, pinned), a hit costs ~1.6 µs on a push, ~3 µs on
  * a one-byte nop, and 16-30 µs on a nop5 or a mov, which are stepped out of
  * line (optimized uprobes, which would turn a nop5 into a call, do not take
- * here). Out of line assembly, so no compiler can inline them away or move
- * the arguments. */
+ * here). At the default rate the alloc probe's trap comes ~1 ms after the
+ * last one and costs 4-7 µs cold; the free of a sampled block usually soon
+ * follows, warmer: 2-3 µs (docs/BENCHMARKS.md, memory profiles). Out of line assembly,
+ * so no compiler can inline them away or move the arguments. */
 EXPORT void bprof_alloc_probe(void *ptr, uint64_t size, uint64_t weight, uint64_t flags);
 EXPORT void bprof_free_probe(void *ptr);
 __asm__(
