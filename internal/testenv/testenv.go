@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
 )
 
@@ -58,10 +59,13 @@ type Process struct {
 }
 
 // Start runs name with args, its standard error going to the test's, and
-// kills it when the test ends.
+// kills it when the test ends, or when the test binary dies: a binary that
+// times out runs no cleanup, and its targets (some spin for 30 s or more)
+// would go on loading the machine for the tests after it.
 func Start(t testing.TB, name string, args ...string) *Process {
 	t.Helper()
 	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
