@@ -16,3 +16,21 @@ func LocalTID(pid, tid int) (int, error) {
 	}
 	return st.NSpid[len(st.NSpid)-1], nil
 }
+
+// LocalTIDs maps pid's threads tids (host TIDs) to their namespace-local
+// TIDs (see LocalTID), and back. Threads that exited are left out. Whoever
+// matches thread IDs the target recorded itself (CPython's thread states)
+// asks with local and answers through host.
+func LocalTIDs(pid int, tids []int) (local []int, host map[int]int) {
+	local = make([]int, 0, len(tids))
+	host = make(map[int]int, len(tids))
+	for _, tid := range tids {
+		l, err := LocalTID(pid, tid)
+		if err != nil {
+			continue // the thread exited
+		}
+		local = append(local, l)
+		host[l] = tid
+	}
+	return local, host
+}

@@ -20,3 +20,13 @@ func TestLocalTIDSelf(t *testing.T) {
 		t.Error("LocalTID of a thread that cannot exist: no error")
 	}
 }
+
+// TestLocalTIDsSelf: in the host's namespace each TID maps to itself, and a
+// thread that does not exist is left out of both answers.
+func TestLocalTIDsSelf(t *testing.T) {
+	pid, tid := os.Getpid(), unix.Gettid()
+	local, host := LocalTIDs(pid, []int{tid, 1 << 30})
+	if len(local) != 1 || local[0] != tid || len(host) != 1 || host[tid] != tid {
+		t.Errorf("LocalTIDs(%d, [%d, 1<<30]) = %v, %v; want [%d], map[%d:%d]", pid, tid, local, host, tid, tid, tid)
+	}
+}
