@@ -59,7 +59,8 @@ func (s *Session) threadName(pid, tid int, comm ...string) string {
 // that lives a second must not stay unnamed because its first sample came
 // too early. Threads of a Python target not named yet are looked for too:
 // a thread that mostly sleeps may have no sample until it exits, when
-// threading has forgotten it.
+// threading has forgotten it. The thread lists it reads also prune what is
+// known of threads that exited (pruneThreads).
 func (s *Session) retryNames() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -69,12 +70,22 @@ func (s *Session) retryNames() {
 			pids[k.pid] = true
 		}
 	}
+	// Python targets' threads are listed at every tick, to name new ones;
+	// the others' only once a period, for pruning, which needs no more.
+	listed := map[int][]int{}
+	listOthers := s.othersAt != s.period
+	s.othersAt = s.period
 	for pid, tg := range s.targets {
-		if tg.exited || !s.python.Attached(pid) {
+		python := s.python.Attached(pid)
+		if tg.exited || !python && !listOthers {
 			continue
 		}
 		tids, err := process.Threads(pid)
 		if err != nil {
+			continue
+		}
+		listed[pid] = tids
+		if !python {
 			continue
 		}
 		for _, tid := range tids {
@@ -99,10 +110,58 @@ func (s *Session) retryNames() {
 			s.names[threadKey{pid, t}] = threadName{name: name, python: true}
 		}
 	}
+	s.pruneThreads(listed)
 }
 
-// forgetThreads drops what is known of pid's threads: names, and stacks
-// read late.
+// pruneThreads drops the names and late stacks of threads that exited, from
+// the thread lists of some targets (by PID): without it a long-lived process
+// with thread churn would add an entry per thread it ever had. A thread's
+// samples and waits are named until the Cut of the period it exited in, and
+// its last ones may be read after the Cut that comes next (a wait that ends
+// at the exit, after the Cut read the clock; a sample the Cut's flush did
+// not wait for), so a thread found gone is forgotten only once two Cuts have
+// passed. Threads of targets not listed are left as they are. Called with
+// s.mu held.
+func (s *Session) pruneThreads(listed map[int][]int) {
+	if len(listed) == 0 {
+		return
+	}
+	live := map[threadKey]bool{}
+	for pid, tids := range listed {
+		for _, tid := range tids {
+			live[threadKey{pid, tid}] = true
+		}
+	}
+	check := func(k threadKey) {
+		if _, ok := listed[k.pid]; !ok {
+			return
+		}
+		if live[k] {
+			delete(s.gone, k) // its TID was reused, or never gone
+			return
+		}
+		at, ok := s.gone[k]
+		switch {
+		case !ok:
+			s.gone[k] = s.period
+		case s.period >= at+2:
+			delete(s.names, k)
+			delete(s.late, k)
+			delete(s.gone, k)
+		}
+	}
+	// A thread in both maps is checked twice: the second check finds it
+	// marked in this period, or deleted from both.
+	for k := range s.names {
+		check(k)
+	}
+	for k := range s.late {
+		check(k)
+	}
+}
+
+// forgetThreads drops what is known of pid's threads: names, stacks read
+// late, and stacks of threads blocked when it was added.
 func (s *Session) forgetThreads(pid int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -114,6 +173,16 @@ func (s *Session) forgetThreads(pid int) {
 	for k := range s.late {
 		if k.pid == pid {
 			delete(s.late, k)
+		}
+	}
+	for k := range s.gone {
+		if k.pid == pid {
+			delete(s.gone, k)
+		}
+	}
+	for tid, b := range s.blocked {
+		if b.pid == pid {
+			delete(s.blocked, tid)
 		}
 	}
 }
