@@ -31,7 +31,12 @@ func (s *Session) threadName(pid, tid int, comm ...string) string {
 	if n, ok := s.names[k]; ok && (n.python || time.Since(n.at) < nameRetry) {
 		return n.name
 	}
-	if s.python.Attached(pid) {
+	// threading forgets a thread before it ends, so a thread that is gone
+	// is not asked about: at a period's end, the waits of hundreds of
+	// threads born and gone within a tick are named at once, and a read of
+	// the interpreter's names for each stalled the Cut for minutes (the soak).
+	osName, err := process.Comm(pid, tid)
+	if err == nil && s.python.Attached(pid) {
 		if names, err := s.pythonNames(pid); err == nil {
 			for t, name := range names {
 				s.names[threadKey{pid, t}] = threadName{name: name, python: true}
@@ -44,8 +49,8 @@ func (s *Session) threadName(pid, tid int, comm ...string) string {
 	n := threadName{at: time.Now()}
 	if len(comm) > 0 && comm[0] != "" {
 		n.name = comm[0]
-	} else if c, err := process.Comm(pid, tid); err == nil {
-		n.name = c
+	} else if err == nil {
+		n.name = osName
 	} else if old, ok := s.names[k]; ok {
 		n.name = old.name // the thread is gone: keep what was known
 	}
@@ -113,15 +118,15 @@ func (s *Session) retryNames() {
 	s.pruneThreads(listed)
 }
 
-// pruneThreads drops the names and late stacks of threads that exited, from
-// the thread lists of some targets (by PID): without it a long-lived process
-// with thread churn would add an entry per thread it ever had. A thread's
-// samples and waits are named until the Cut of the period it exited in, and
-// its last ones may be read after the Cut that comes next (a wait that ends
-// at the exit, after the Cut read the clock; a sample the Cut's flush did
-// not wait for), so a thread found gone is forgotten only once two Cuts have
-// passed. Threads of targets not listed are left as they are. Called with
-// s.mu held.
+// pruneThreads drops the names, late stacks and seen marks (Session.threads,
+// which counts them) of threads that exited, found from the thread lists of
+// some targets (by PID): without it a long-lived process with thread churn
+// would add entries for every thread it ever had. A thread's samples and
+// waits are named until the Cut of the period it exited in, and its last
+// ones may be read after the Cut that comes next (a wait that ends at the
+// exit, after the Cut read the clock; a sample the Cut's flush did not wait
+// for), so a thread found gone is forgotten only once two Cuts have passed.
+// Threads of targets not listed are left as they are. Called with s.mu held.
 func (s *Session) pruneThreads(listed map[int][]int) {
 	if len(listed) == 0 {
 		return
@@ -148,6 +153,9 @@ func (s *Session) pruneThreads(listed map[int][]int) {
 			delete(s.names, k)
 			delete(s.late, k)
 			delete(s.gone, k)
+			// Counted already; a new thread that takes its TID is
+			// another thread, to be counted again.
+			delete(s.threads, k.tid)
 		}
 	}
 	// A thread in both maps is checked twice: the second check finds it
@@ -160,14 +168,15 @@ func (s *Session) pruneThreads(listed map[int][]int) {
 	}
 }
 
-// forgetThreads drops what is known of pid's threads: names, stacks read
-// late, and stacks of threads blocked when it was added.
+// forgetThreads drops what is known of pid's threads: names, seen marks,
+// stacks read late, and stacks of threads blocked when it was added.
 func (s *Session) forgetThreads(pid int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k := range s.names {
 		if k.pid == pid {
 			delete(s.names, k)
+			delete(s.threads, k.tid)
 		}
 	}
 	for k := range s.late {

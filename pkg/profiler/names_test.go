@@ -91,6 +91,11 @@ func TestThreadNamesPruned(t *testing.T) {
 	// Two Cuts after it was found gone, the tick forgets it.
 	s.Cut()
 	wait("lastword forgotten two Cuts after it exited", func() bool { _, ok := s.names[k]; return !ok })
+	s.mu.Lock()
+	if s.threads[tid] {
+		t.Errorf("thread %d (lastword) still counted as seen after its name was forgotten", tid)
+	}
+	s.mu.Unlock()
 
 	line("churned")
 	count := func() (names, late int) {
