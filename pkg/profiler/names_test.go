@@ -2,6 +2,7 @@ package profiler
 
 import (
 	"context"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -55,7 +56,6 @@ func TestThreadNamesPruned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	line("lastword gone")
 	k := threadKey{pid, tid}
 	// wait polls cond, under s.mu, at the watch tick's pace.
 	wait := func(what string, cond func() bool) {
@@ -72,6 +72,15 @@ func TestThreadNamesPruned(t *testing.T) {
 			}
 		}
 	}
+	// Named by threading before it runs: a thread's first samples may come
+	// before threading registers it and carry its OS name (a race of its
+	// start, not of this test). What is tested is that the name outlives
+	// the thread until its period is cut.
+	wait("lastword named by threading", func() bool { return s.names[k].python })
+	if _, err := io.WriteString(proc.Stdin, "spin\n"); err != nil {
+		t.Fatal(err)
+	}
+	line("lastword gone")
 	wait("lastword found gone by the watch tick", func() bool { _, ok := s.gone[k]; return ok })
 
 	p, _, _ := s.Cut()

@@ -1,7 +1,8 @@
 """Thread churn, for pruning thread names: after "go", a thread named
-lastword spins 0.2 s of its own CPU time and ends (prints "lastword TID"
-when it starts and "lastword gone" once joined); then BATCHES batches of 20
-threads that each sleep 0.3 s are started and joined (prints "churned").
+lastword starts (prints "lastword TID"), waits for a line on stdin, spins
+0.2 s of its own CPU time and ends (prints "lastword gone" once joined); then
+BATCHES batches of 20 threads that each sleep 0.3 s are started and joined
+(prints "churned").
 Waits for stdin to close. Usage: python thread_churn.py BATCHES
 (Python 3.8+: native_id)"""
 import sys
@@ -9,8 +10,9 @@ import threading
 import time
 
 
-def lastword(started):
+def lastword(started, spin):
     started.set()
+    spin.wait()
     t0 = time.thread_time()
     while time.thread_time() - t0 < 0.2:
         pass
@@ -23,11 +25,13 @@ def brief():
 batches = int(sys.argv[1])
 print("ready", flush=True)
 sys.stdin.readline()  # "go": the profiler is sampling
-started = threading.Event()
-t = threading.Thread(target=lastword, args=(started,), name="lastword")
+started, spin = threading.Event(), threading.Event()
+t = threading.Thread(target=lastword, args=(started, spin), name="lastword")
 t.start()
 started.wait()
 print("lastword", t.native_id, flush=True)
+sys.stdin.readline()  # "spin"
+spin.set()
 t.join()
 print("lastword gone", flush=True)
 for b in range(batches):
