@@ -21,6 +21,7 @@ type threadKey struct{ pid, tid int }
 type threadName struct {
 	name   string
 	python bool      // from threading; else the OS name
+	final  bool      // the thread was gone when named: nothing will rename it
 	at     time.Time // when an OS name was taken
 }
 
@@ -28,7 +29,7 @@ type threadName struct {
 // Called with s.mu held.
 func (s *Session) threadName(pid, tid int, comm ...string) string {
 	k := threadKey{pid, tid}
-	if n, ok := s.names[k]; ok && (n.python || time.Since(n.at) < nameRetry) {
+	if n, ok := s.names[k]; ok && (n.python || n.final || time.Since(n.at) < nameRetry) {
 		return n.name
 	}
 	// threading forgets a thread before it ends, so a thread that is gone
@@ -54,6 +55,7 @@ func (s *Session) threadName(pid, tid int, comm ...string) string {
 	} else if old, ok := s.names[k]; ok {
 		n.name = old.name // the thread is gone: keep what was known
 	}
+	n.final = err != nil
 	s.names[k] = n
 	return n.name
 }
@@ -71,18 +73,19 @@ func (s *Session) retryNames() {
 	defer s.mu.Unlock()
 	pids := map[int]bool{}
 	for k, n := range s.names {
-		if !n.python && time.Since(n.at) < 4*nameRetry {
+		if !n.python && !n.final && time.Since(n.at) < 4*nameRetry {
 			pids[k.pid] = true
 		}
 	}
 	// Python targets' threads are listed at every tick, to name new ones;
-	// the others' only once a period, for pruning, which needs no more.
+	// all targets' at the first tick of a period, for pruning, which needs
+	// no more (and costs a pass over every name).
 	listed := map[int][]int{}
-	listOthers := s.othersAt != s.period
-	s.othersAt = s.period
+	prune := s.prunedAt != s.period
+	s.prunedAt = s.period
 	for pid, tg := range s.targets {
 		python := s.python.Attached(pid)
-		if tg.exited || !python && !listOthers {
+		if tg.exited || !python && !prune {
 			continue
 		}
 		tids, err := process.Threads(pid)
@@ -115,7 +118,9 @@ func (s *Session) retryNames() {
 			s.names[threadKey{pid, t}] = threadName{name: name, python: true}
 		}
 	}
-	s.pruneThreads(listed)
+	if prune {
+		s.pruneThreads(listed)
+	}
 }
 
 // pruneThreads drops the names, late stacks and seen marks (Session.threads,

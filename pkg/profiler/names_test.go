@@ -13,9 +13,9 @@ import (
 )
 
 // TestThreadNamesPruned: a thread that exits mid-period is still named in
-// that period's profile, though the watch tick has found it gone; and the
-// names and late stacks of a process with thread churn (200 threads born
-// and gone) shrink back to its live threads two Cuts after they exit.
+// that period's profile, and forgotten only two Cuts after the watch tick
+// finds it gone; the names and late stacks of a process with thread churn
+// (200 threads born and gone) shrink back to its live threads.
 func TestThreadNamesPruned(t *testing.T) {
 	testenv.RequireRoot(t)
 	var py interpreter
@@ -81,7 +81,6 @@ func TestThreadNamesPruned(t *testing.T) {
 		t.Fatal(err)
 	}
 	line("lastword gone")
-	wait("lastword found gone by the watch tick", func() bool { _, ok := s.gone[k]; return ok })
 
 	p, _, _ := s.Cut()
 	samples := 0
@@ -97,9 +96,28 @@ func TestThreadNamesPruned(t *testing.T) {
 		t.Errorf("no sample of thread %d (lastword) in the period it exited in", tid)
 	}
 
-	// Two Cuts after it was found gone, the tick forgets it.
-	s.Cut()
-	wait("lastword forgotten two Cuts after it exited", func() bool { _, ok := s.names[k]; return !ok })
+	// The first tick of the next period finds it gone, and the first tick
+	// two Cuts later forgets it: not before.
+	wait("lastword found gone by the watch tick", func() bool { _, ok := s.gone[k]; return ok })
+	s.mu.Lock()
+	marked := s.gone[k]
+	s.mu.Unlock()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		s.mu.Lock()
+		_, named := s.names[k]
+		period := s.period
+		s.mu.Unlock()
+		if !named {
+			if period < marked+2 {
+				t.Errorf("lastword forgotten in period %d, found gone in %d: two Cuts must pass", period, marked)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("lastword not forgotten within 30 s of Cuts")
+		}
+		s.Cut()
+	}
 	s.mu.Lock()
 	if s.threads[tid] {
 		t.Errorf("thread %d (lastword) still counted as seen after its name was forgotten", tid)

@@ -63,7 +63,7 @@ type Session struct {
 	names    map[threadKey]threadName  // thread names (names.go)
 	gone     map[threadKey]uint64      // threads found exited, with the period they were found in (names.go)
 	period   uint64                    // how many Cuts ended a period
-	othersAt uint64                    // the period the non-Python targets' threads were last listed in
+	prunedAt uint64                    // the period whose first watch tick pruned names (names.go)
 	periodMu sync.Mutex                // one endPeriod at a time; guards waits
 	waits    map[waitKey]*waitStack    // wait sites' stacks, named
 	late     map[threadKey]*lateThread // new threads' blocked Python stacks (late.go)
