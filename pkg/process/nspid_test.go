@@ -21,12 +21,13 @@ func TestLocalTIDSelf(t *testing.T) {
 	}
 }
 
-// TestLocalTIDsSelf: in the host's namespace each TID maps to itself, and a
-// thread that does not exist is left out of both answers.
+// TestLocalTIDsSelf: in the host's namespace each TID maps to itself, from
+// one read of the process's status. (The nested case is tested where a
+// process runs in its own PID namespace: pkg/dump's TestTakeInPIDNamespace.)
 func TestLocalTIDsSelf(t *testing.T) {
 	pid, tid := os.Getpid(), unix.Gettid()
-	local, host := LocalTIDs(pid, []int{tid, 1 << 30})
-	if len(local) != 1 || local[0] != tid || len(host) != 1 || host[tid] != tid {
-		t.Errorf("LocalTIDs(%d, [%d, 1<<30]) = %v, %v; want [%d], map[%d:%d]", pid, tid, local, host, tid, tid, tid)
+	local, host := LocalTIDs(pid, []int{tid, pid})
+	if len(local) != 2 || local[0] != tid || local[1] != pid || len(host) != 2 || host[tid] != tid || host[pid] != pid {
+		t.Errorf("LocalTIDs(%d, [%d %d]) = %v, %v; want the TIDs themselves", pid, tid, pid, local, host)
 	}
 }
