@@ -170,3 +170,53 @@ func TestThreadNamesPruned(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRemoveForgetsWaits: the named wait sites of a process, kept per
+// process, go when it is removed.
+func TestRemoveForgetsWaits(t *testing.T) {
+	testenv.RequireRoot(t)
+	py := interpreters(t)[0]
+	proc := startScript(t, py, "wall.py", "30")
+	pid := proc.Cmd.Process.Pid
+	s, err := NewSession(Options{OffCPU: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Add(pid); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- s.Run(ctx) }()
+	release(t, proc)
+	waits := func() int {
+		s.periodMu.Lock()
+		defer s.periodMu.Unlock()
+		n := 0
+		for k := range s.waits {
+			if k.pid == pid {
+				n++
+			}
+		}
+		return n
+	}
+	for deadline := time.Now().Add(30 * time.Second); waits() == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no wait site named within 30 s of Cuts")
+		}
+		s.Cut() // wait sites are named at the Cut
+	}
+	t.Logf("%d wait sites named", waits())
+	if err := s.Remove(pid); err != nil {
+		t.Fatal(err)
+	}
+	if n := waits(); n != 0 {
+		t.Errorf("%d wait sites of %d kept after Remove", n, pid)
+	}
+	cancel()
+	if err := <-runErr; err != nil {
+		t.Fatal(err)
+	}
+}

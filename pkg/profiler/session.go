@@ -259,6 +259,7 @@ func (s *Session) Remove(pid int) error {
 	delete(s.targets, pid)
 	s.mu.Unlock()
 	s.forgetThreads(pid)
+	s.forgetWaits(pid)
 	s.detachMemory(pid)
 	s.python.Forget(pid)
 	s.native.Forget(pid)
