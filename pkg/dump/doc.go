@@ -13,7 +13,10 @@
 //     with each file's .eh_frame unwind rows (pkg/unwind), the same rules
 //     the BPF walker follows, reading the stack with process_vm_readv;
 //   - Python frames: the interpreter's thread states read from its memory
-//     (CPython 3.11+, which records each thread's TID).
+//     (CPython 3.11+, which records each thread's TID; before, glibc's
+//     pthread does). That TID is the one in the process's own PID
+//     namespace, so in a container it is mapped to the host's through
+//     NSpid (process.LocalTIDs).
 //
 // A thread on the CPU has no saved registers to read: only a sample taken
 // on the CPU has them (bprof top, bprof record). Its Python frames are read

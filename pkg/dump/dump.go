@@ -88,12 +88,24 @@ func Take(pid int) (*Process, error) {
 		}
 		d.Threads = append(d.Threads, th)
 	}
-	pyStacks := py.ThreadStacks(pid, tids)
+	// CPython knows its threads by their TIDs in its own PID namespace,
+	// which inside a container are not the host's: ask with those, and
+	// answer by host TID.
+	local, host := process.LocalTIDs(pid, tids)
+	localOf := make(map[int]int, len(host))
+	for l, h := range host {
+		localOf[h] = l
+	}
+	pyStacks := py.ThreadStacks(pid, local)
 	names, _ := py.ThreadNames(pid) // threading's names, where Python knows the thread
 	for i := range d.Threads {
 		th := &d.Threads[i]
-		th.Python = pyStacks[th.TID]
-		if n, ok := names[th.TID]; ok {
+		l, ok := localOf[th.TID]
+		if !ok {
+			l = -1 // the thread exited meanwhile: it matches no thread state
+		}
+		th.Python = pyStacks[l]
+		if n, ok := names[l]; ok {
 			th.Name = n
 		}
 		if th.State == Waiting && symbolize.GILWait(th.Native) {

@@ -20,3 +20,14 @@ func TestLocalTIDSelf(t *testing.T) {
 		t.Error("LocalTID of a thread that cannot exist: no error")
 	}
 }
+
+// TestLocalTIDsSelf: in the host's namespace each TID maps to itself, from
+// one read of the process's status. (The nested case is tested where a
+// process runs in its own PID namespace: pkg/dump's TestTakeInPIDNamespace.)
+func TestLocalTIDsSelf(t *testing.T) {
+	pid, tid := os.Getpid(), unix.Gettid()
+	local, host := LocalTIDs(pid, []int{tid, pid})
+	if len(local) != 2 || local[0] != tid || local[1] != pid || len(host) != 2 || host[tid] != tid || host[pid] != pid {
+		t.Errorf("LocalTIDs(%d, [%d %d]) = %v, %v; want the TIDs themselves", pid, tid, pid, local, host)
+	}
+}

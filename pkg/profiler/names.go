@@ -21,6 +21,7 @@ type threadKey struct{ pid, tid int }
 type threadName struct {
 	name   string
 	python bool      // from threading; else the OS name
+	final  bool      // the thread was gone when named: nothing will rename it
 	at     time.Time // when an OS name was taken
 }
 
@@ -28,10 +29,15 @@ type threadName struct {
 // Called with s.mu held.
 func (s *Session) threadName(pid, tid int, comm ...string) string {
 	k := threadKey{pid, tid}
-	if n, ok := s.names[k]; ok && (n.python || time.Since(n.at) < nameRetry) {
+	if n, ok := s.names[k]; ok && (n.python || n.final || time.Since(n.at) < nameRetry) {
 		return n.name
 	}
-	if s.python.Attached(pid) {
+	// threading forgets a thread before it ends, so a thread that is gone
+	// is not asked about: at a period's end, the waits of hundreds of
+	// threads born and gone within a tick are named at once, and a read of
+	// the interpreter's names for each stalled the Cut for minutes (the soak).
+	osName, err := process.Comm(pid, tid)
+	if err == nil && s.python.Attached(pid) {
 		if names, err := s.pythonNames(pid); err == nil {
 			for t, name := range names {
 				s.names[threadKey{pid, t}] = threadName{name: name, python: true}
@@ -44,11 +50,12 @@ func (s *Session) threadName(pid, tid int, comm ...string) string {
 	n := threadName{at: time.Now()}
 	if len(comm) > 0 && comm[0] != "" {
 		n.name = comm[0]
-	} else if c, err := process.Comm(pid, tid); err == nil {
-		n.name = c
+	} else if err == nil {
+		n.name = osName
 	} else if old, ok := s.names[k]; ok {
 		n.name = old.name // the thread is gone: keep what was known
 	}
+	n.final = err != nil
 	s.names[k] = n
 	return n.name
 }
@@ -59,22 +66,34 @@ func (s *Session) threadName(pid, tid int, comm ...string) string {
 // that lives a second must not stay unnamed because its first sample came
 // too early. Threads of a Python target not named yet are looked for too:
 // a thread that mostly sleeps may have no sample until it exits, when
-// threading has forgotten it.
+// threading has forgotten it. The thread lists it reads also prune what is
+// known of threads that exited (pruneThreads).
 func (s *Session) retryNames() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	pids := map[int]bool{}
 	for k, n := range s.names {
-		if !n.python && time.Since(n.at) < 4*nameRetry {
+		if !n.python && !n.final && time.Since(n.at) < 4*nameRetry {
 			pids[k.pid] = true
 		}
 	}
+	// Python targets' threads are listed at every tick, to name new ones;
+	// all targets' at the first tick of a period, for pruning, which needs
+	// no more (and costs a pass over every name).
+	listed := map[int][]int{}
+	prune := s.prunedAt != s.period
+	s.prunedAt = s.period
 	for pid, tg := range s.targets {
-		if tg.exited || !s.python.Attached(pid) {
+		python := s.python.Attached(pid)
+		if tg.exited || !python && !prune {
 			continue
 		}
 		tids, err := process.Threads(pid)
 		if err != nil {
+			continue
+		}
+		listed[pid] = tids
+		if !python {
 			continue
 		}
 		for _, tid := range tids {
@@ -99,21 +118,85 @@ func (s *Session) retryNames() {
 			s.names[threadKey{pid, t}] = threadName{name: name, python: true}
 		}
 	}
+	if prune {
+		s.pruneThreads(listed)
+	}
 }
 
-// forgetThreads drops what is known of pid's threads: names, and stacks
-// read late.
+// pruneThreads drops the names, late stacks and seen marks (Session.threads,
+// which counts them) of threads that exited, found from the thread lists of
+// some targets (by PID): without it a long-lived process with thread churn
+// would add entries for every thread it ever had. A thread's samples and
+// waits are named until the Cut of the period it exited in, and its last
+// ones may be read after the Cut that comes next (a wait that ends at the
+// exit, after the Cut read the clock; a sample the Cut's flush did not wait
+// for), so a thread found gone is forgotten only once two Cuts have passed.
+// Threads of targets not listed are left as they are. Called with s.mu held.
+func (s *Session) pruneThreads(listed map[int][]int) {
+	if len(listed) == 0 {
+		return
+	}
+	live := map[threadKey]bool{}
+	for pid, tids := range listed {
+		for _, tid := range tids {
+			live[threadKey{pid, tid}] = true
+		}
+	}
+	check := func(k threadKey) {
+		if _, ok := listed[k.pid]; !ok {
+			return
+		}
+		if live[k] {
+			delete(s.gone, k) // its TID was reused, or never gone
+			return
+		}
+		at, ok := s.gone[k]
+		switch {
+		case !ok:
+			s.gone[k] = s.period
+		case s.period >= at+2:
+			delete(s.names, k)
+			delete(s.late, k)
+			delete(s.gone, k)
+			// Counted already; a new thread that takes its TID is
+			// another thread, to be counted again.
+			delete(s.threads, k.tid)
+		}
+	}
+	// A thread in both maps is checked twice: the second check finds it
+	// marked in this period, or deleted from both.
+	for k := range s.names {
+		check(k)
+	}
+	for k := range s.late {
+		check(k)
+	}
+}
+
+// forgetThreads drops what is known of pid's threads: names, seen marks,
+// stacks read late, and stacks of threads blocked when it was added.
 func (s *Session) forgetThreads(pid int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k := range s.names {
 		if k.pid == pid {
 			delete(s.names, k)
+			delete(s.threads, k.tid)
 		}
 	}
 	for k := range s.late {
 		if k.pid == pid {
 			delete(s.late, k)
+		}
+	}
+	for k := range s.gone {
+		if k.pid == pid {
+			delete(s.gone, k)
+		}
+	}
+	for tid, b := range s.blocked {
+		if b.pid == pid {
+			delete(s.blocked, tid)
 		}
 	}
 }

@@ -11,25 +11,9 @@ import (
 // container is not the host's. Everything bprof matches against Python's
 // threads goes through NSpid: asked by host TID, answered by host TID.
 
-// localTIDs maps pid's threads tids (host TIDs) to their namespace-local
-// TIDs, and back. Threads that exited are left out.
-func localTIDs(pid int, tids []int) (local []int, host map[int]int) {
-	local = make([]int, 0, len(tids))
-	host = make(map[int]int, len(tids))
-	for _, tid := range tids {
-		l, err := process.LocalTID(pid, tid)
-		if err != nil {
-			continue // the thread exited
-		}
-		local = append(local, l)
-		host[l] = tid
-	}
-	return local, host
-}
-
 // pythonStacks walks the Python stacks of pid's threads tids, by host TID.
 func (s *Session) pythonStacks(pid int, tids []int) map[int][]symbolize.Frame {
-	local, host := localTIDs(pid, tids)
+	local, host := process.LocalTIDs(pid, tids)
 	out := make(map[int][]symbolize.Frame, len(local))
 	for l, frames := range s.python.ThreadStacks(pid, local) {
 		if tid, ok := host[l]; ok {
@@ -42,7 +26,7 @@ func (s *Session) pythonStacks(pid int, tids []int) map[int][]symbolize.Frame {
 // pythonRefs is pythonStacks before naming: the frames as the BPF walker
 // records them.
 func (s *Session) pythonRefs(pid int, tids []int) map[int][]python.FrameRef {
-	local, host := localTIDs(pid, tids)
+	local, host := process.LocalTIDs(pid, tids)
 	out := make(map[int][]python.FrameRef, len(local))
 	for l, refs := range s.python.ThreadRefs(pid, local) {
 		if tid, ok := host[l]; ok {
@@ -62,7 +46,7 @@ func (s *Session) pythonNames(pid int) (map[int]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, host := localTIDs(pid, tids)
+	_, host := process.LocalTIDs(pid, tids)
 	out := make(map[int]string, len(names))
 	for l, name := range names {
 		if tid, ok := host[l]; ok {

@@ -142,6 +142,19 @@ func (s *Session) waitFrames(pid, tid int, site uint64) []symbolize.Frame {
 	return s.waitSymbolize(&smp)
 }
 
+// forgetWaits drops pid's named wait sites: they are kept per process, so
+// without it a host of short-lived processes (the soak) adds entries for
+// every process it ever profiled.
+func (s *Session) forgetWaits(pid int) {
+	s.periodMu.Lock()
+	defer s.periodMu.Unlock()
+	for k := range s.waits {
+		if k.pid == pid {
+			delete(s.waits, k)
+		}
+	}
+}
+
 // waitStack is a wait site's stack, named.
 type waitStack struct {
 	frames []symbolize.Frame

@@ -61,6 +61,9 @@ type Session struct {
 	addrs    []uint64
 	blocked  map[int]*blockedThread    // by TID: off the CPU when their process was added
 	names    map[threadKey]threadName  // thread names (names.go)
+	gone     map[threadKey]uint64      // threads found exited, with the period they were found in (names.go)
+	period   uint64                    // how many Cuts ended a period
+	prunedAt uint64                    // the period whose first watch tick pruned names (names.go)
 	periodMu sync.Mutex                // one endPeriod at a time; guards waits
 	waits    map[waitKey]*waitStack    // wait sites' stacks, named
 	late     map[threadKey]*lateThread // new threads' blocked Python stacks (late.go)
@@ -128,6 +131,7 @@ func NewSession(opts Options) (*Session, error) {
 		flushed: make(chan struct{}, 1),
 		blocked: map[int]*blockedThread{},
 		names:   map[threadKey]threadName{},
+		gone:    map[threadKey]uint64{},
 		waits:   map[waitKey]*waitStack{},
 		late:    map[threadKey]*lateThread{},
 	}
@@ -255,6 +259,7 @@ func (s *Session) Remove(pid int) error {
 	delete(s.targets, pid)
 	s.mu.Unlock()
 	s.forgetThreads(pid)
+	s.forgetWaits(pid)
 	s.detachMemory(pid)
 	s.python.Forget(pid)
 	s.native.Forget(pid)
@@ -511,6 +516,7 @@ func (s *Session) Cut() (p *profile.Profile, start, end time.Time) {
 	b, start := s.builder, s.start
 	s.addInuse(b)
 	s.builder, s.start = s.newBuilder(), end
+	s.period++
 	return b.Profile(start, end), start, end
 }
 

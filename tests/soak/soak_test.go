@@ -23,8 +23,14 @@ import (
 )
 
 const (
-	period        = 2 * time.Second
-	uploadTimeout = time.Second
+	period = 2 * time.Second
+	// The loopback endpoint lives in this test process: on the shared
+	// 2-vCPU machine at a load average over 30 it took up to 2.5 s to
+	// answer, and with a 1 s timeout the agent sent again what it had kept
+	// (7 duplicates in 10 minutes, each after "no answer within 1s"). That
+	// is at-least-once across a timeout, not a fault of the agent; 5 s
+	// leaves the slow phase (answers after the timeout) as it was meant.
+	uploadTimeout = 5 * time.Second
 	spoolMax      = "1MiB"
 )
 
