@@ -225,7 +225,10 @@ static __always_inline void switch_out(void *ctx, struct task_struct *task, __u3
 				       __u32 runnable, __u32 dead, __u64 runtime, __u64 now)
 {
 	struct offcpu_state *st = bpf_map_lookup_elem(&offcpu_threads, &tid);
-	if (!st) {
+	/* Another process's entry: its TID was reused after that thread ended
+	 * while its process was no target (user space drops such entries only
+	 * at the end of the period). */
+	if (!st || st->pid != pid) {
 		struct offcpu_state n = { .pid = pid, .tokens = CAPTURE_BURST, .last_refill = now, .runtime = runtime };
 		bpf_map_update_elem(&offcpu_threads, &tid, &n, BPF_ANY);
 		st = bpf_map_lookup_elem(&offcpu_threads, &tid);
@@ -298,7 +301,7 @@ static __always_inline void switch_out(void *ctx, struct task_struct *task, __u3
 static __always_inline void switch_in(__u32 pid, __u32 tid, __u64 runtime, __u64 now)
 {
 	struct offcpu_state *st = bpf_map_lookup_elem(&offcpu_threads, &tid);
-	if (!st || st->dead) {
+	if (!st || st->dead || st->pid != pid) {
 		/* A thread born since its process was added (or a reused TID):
 		 * its time counts from now. */
 		struct offcpu_state n = { .pid = pid, .oncpu_since = now, .tokens = CAPTURE_BURST,

@@ -89,6 +89,13 @@ func (s *Sampler) StartThreads(pid int, threads []ThreadAtAdd, now uint64) error
 		return nil
 	}
 	var errs []error
+	s.periodMu.Lock()
+	if s.forgotten[uint32(pid)] {
+		// Added again (or its PID reused) before its old state went: drop
+		// it now, or EndPeriod would take the new process's for the old's.
+		errs = append(errs, s.dropForgotten())
+	}
+	s.periodMu.Unlock()
 	for _, t := range threads {
 		st := profileOffcpuState{Pid: uint32(pid), Tokens: captureBurst, LastRefill: now, Runtime: t.RunTime}
 		if t.Blocked {
@@ -97,7 +104,18 @@ func (s *Sampler) StartThreads(pid int, threads []ThreadAtAdd, now uint64) error
 			st.OncpuSince = now
 		}
 		err := s.objs.OffcpuThreads.Update(uint32(t.TID), &st, ebpf.UpdateNoExist)
-		if err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+		if errors.Is(err, ebpf.ErrKeyExist) {
+			// Kept if it is this process's: the kernel saw the thread
+			// switch since. Another process's (a removed target's thread
+			// whose TID was reused) gives way.
+			var old profileOffcpuState
+			if s.objs.OffcpuThreads.Lookup(uint32(t.TID), &old) == nil && old.Pid != uint32(pid) {
+				err = s.objs.OffcpuThreads.Update(uint32(t.TID), &st, ebpf.UpdateAny)
+			} else {
+				err = nil
+			}
+		}
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -132,6 +150,10 @@ func (s *Sampler) EndPeriod(now uint64) (Period, error) {
 	var dead []uint32
 	it := s.objs.OffcpuThreads.Iterate()
 	for it.Next(&tid, &st) {
+		if s.forgotten[st.Pid] { // removed: dropped below, reported nowhere
+			dead = append(dead, tid)
+			continue
+		}
 		seen := s.oncpuSeen[tid]
 		if st.OncpuNs < seen { // the entry was made anew (a reused TID)
 			seen = 0
@@ -161,7 +183,12 @@ func (s *Sampler) EndPeriod(now uint64) (Period, error) {
 		}
 	}
 	waits, err := s.takeWaits(func(profileWaitTotal) bool { return true })
-	p.Waits = append(p.Waits, waits...)
+	for _, w := range waits {
+		if !s.forgotten[uint32(w.PID)] {
+			p.Waits = append(p.Waits, w)
+		}
+	}
+	clear(s.forgotten)
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return p, fmt.Errorf("end off-CPU period: %w", err)
@@ -211,34 +238,57 @@ func (s *Sampler) WaitStack(site uint64) (Sample, error) {
 	return Decode(raw)
 }
 
+// forgetBatch is how many removed targets may wait for the next EndPeriod
+// to have their off-CPU state dropped before one scan drops them all.
+const forgetBatch = 64
+
 // forgetOffCPU drops the off-CPU state of pid's threads: a removed target's
-// waits belong to no profile any more.
+// waits belong to no profile any more. Scanning the kernel's maps once per
+// removed process took 17 % of the agent's CPU under process churn (the
+// soak), so the removal is only noted here: EndPeriod, which scans the maps
+// anyway, drops the state, or one scan drops forgetBatch at once. Until then
+// the kernel leaves the entries alone (the process is no target any more).
 func (s *Sampler) forgetOffCPU(pid int) error {
+	if s.sched == nil {
+		return nil
+	}
+	s.periodMu.Lock()
+	defer s.periodMu.Unlock()
+	s.forgotten[uint32(pid)] = true
+	if len(s.forgotten) < forgetBatch {
+		return nil
+	}
+	return s.dropForgotten()
+}
+
+// dropForgotten deletes the off-CPU state of the targets in s.forgotten.
+// The caller holds periodMu.
+func (s *Sampler) dropForgotten() error {
+	if len(s.forgotten) == 0 {
+		return nil
+	}
 	var errs []error
 	var tid uint32
 	var st profileOffcpuState
 	var tids []uint32
 	it := s.objs.OffcpuThreads.Iterate()
 	for it.Next(&tid, &st) {
-		if st.Pid == uint32(pid) {
+		if s.forgotten[st.Pid] {
 			tids = append(tids, tid)
 		}
 	}
 	errs = append(errs, it.Err())
-	s.periodMu.Lock()
 	for _, t := range tids {
 		delete(s.oncpuSeen, t)
-	}
-	s.periodMu.Unlock()
-	for _, t := range tids {
 		if err := s.objs.OffcpuThreads.Delete(t); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			errs = append(errs, err)
 		}
 	}
-	_, err := s.takeWaits(func(v profileWaitTotal) bool { return v.Pid == uint32(pid) })
+	_, err := s.takeWaits(func(v profileWaitTotal) bool { return s.forgotten[v.Pid] })
 	errs = append(errs, err)
+	clear(s.forgotten)
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("forget off-CPU state of %d: %w", pid, err)
+		return fmt.Errorf("forget off-CPU state of removed targets: %w", err)
 	}
 	return nil
 }

@@ -61,9 +61,10 @@ type Sampler struct {
 	objs      profileObjects
 	cpu       *perfEvents
 	sched     link.Link         // sched_switch, when recording off-CPU time
-	periodMu  sync.Mutex        // guards epoch and oncpuSeen
+	periodMu  sync.Mutex        // guards epoch, oncpuSeen and forgotten
 	epoch     uint64            // start of the current period (Monotonic), 0 before the first
 	oncpuSeen map[uint32]uint64 // each thread's oncpu_ns at the last EndPeriod
+	forgotten map[uint32]bool   // removed targets whose off-CPU state is still in the maps (forgetOffCPU)
 	reader    *ringbuf.Reader
 	rec       ringbuf.Record
 	rowsMu    sync.Mutex
@@ -105,7 +106,7 @@ func New(cfg Config) (*Sampler, error) {
 		return nil, fmt.Errorf("unwind table size %d rows out of range: use 1 to %d", cfg.UnwindRows, 1<<24)
 	}
 	spec.Maps["unwind_rows"].MaxEntries = uint32(cfg.UnwindRows)
-	s := &Sampler{cfg: cfg, oncpuSeen: map[uint32]uint64{}, rows: newRowAlloc(uint32(cfg.UnwindRows)), mem: map[int][]link.Link{}, targets: map[int]bool{}}
+	s := &Sampler{cfg: cfg, oncpuSeen: map[uint32]uint64{}, forgotten: map[uint32]bool{}, rows: newRowAlloc(uint32(cfg.UnwindRows)), mem: map[int][]link.Link{}, targets: map[int]bool{}}
 	if err := s.load(spec); err != nil {
 		return nil, loadError(err)
 	}
