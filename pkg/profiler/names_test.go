@@ -30,19 +30,7 @@ func TestThreadNamesPruned(t *testing.T) {
 	t.Logf("Python %s", py.name)
 	proc := startScript(t, py, "thread_churn.py", "10")
 	pid := proc.Cmd.Process.Pid
-	s, err := NewSession(Options{OffCPU: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Add(pid); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	runErr := make(chan error, 1)
-	go func() { runErr <- s.Run(ctx) }()
-	release(t, proc)
+	s, stop := runningSession(t, proc)
 
 	line := func(want string) string {
 		t.Helper()
@@ -165,10 +153,7 @@ func TestThreadNamesPruned(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond) // a tick or so between Cuts
 	}
-	cancel()
-	if err := <-runErr; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 }
 
 // TestRemoveForgetsWaits: the named wait sites of a process, kept per
@@ -178,19 +163,7 @@ func TestRemoveForgetsWaits(t *testing.T) {
 	py := interpreters(t)[0]
 	proc := startScript(t, py, "wall.py", "30")
 	pid := proc.Cmd.Process.Pid
-	s, err := NewSession(Options{OffCPU: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Add(pid); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	runErr := make(chan error, 1)
-	go func() { runErr <- s.Run(ctx) }()
-	release(t, proc)
+	s, stop := runningSession(t, proc)
 	waits := func() int {
 		s.periodMu.Lock()
 		defer s.periodMu.Unlock()
@@ -215,8 +188,32 @@ func TestRemoveForgetsWaits(t *testing.T) {
 	if n := waits(); n != 0 {
 		t.Errorf("%d wait sites of %d kept after Remove", n, pid)
 	}
-	cancel()
-	if err := <-runErr; err != nil {
+	stop()
+}
+
+// runningSession profiles proc (wall time included) in a Run of its own,
+// from the moment it is released; stop ends the Run and fails the test on
+// its error. The session closes when the test ends.
+func runningSession(t *testing.T, proc *testenv.Process) (s *Session, stop func()) {
+	t.Helper()
+	s, err := NewSession(Options{OffCPU: true})
+	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Add(proc.Cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	runErr := make(chan error, 1)
+	go func() { runErr <- s.Run(ctx) }()
+	release(t, proc)
+	return s, func() {
+		t.Helper()
+		cancel()
+		if err := <-runErr; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
