@@ -69,10 +69,13 @@ func TestDump(t *testing.T) {
 	var out string
 	gil := false
 	// One spinner holds the GIL while the other waits for it, waking every
-	// 5 ms (the switch interval) for a moment: a dump almost always finds
-	// the waiter asleep in take_gil. Five tries make a miss by chance
-	// vanishingly rare.
-	for try := 0; try < 5 && !gil; try++ {
+	// 5 ms (the switch interval) to ask for it. On two CPUs the dump itself
+	// competes with the spinners, so the woken waiter often sits runnable
+	// (state R, not read) rather than asleep in take_gil: here about two
+	// dumps in five find both spinners on the CPU. Dump until one finds the
+	// waiter asleep, for up to 10 s.
+	tries := 0
+	for deadline := time.Now().Add(10 * time.Second); !gil && time.Now().Before(deadline); tries++ {
 		var stdout, stderr bytes.Buffer
 		began := time.Now()
 		if code := mainWith([]string{"dump", "-p", pid}, &stdout, &stderr); code != 0 {
@@ -93,7 +96,7 @@ func TestDump(t *testing.T) {
 		t.Fatalf("header: %.200q", out)
 	}
 	if !gil {
-		t.Errorf("no spinner waiting for the GIL in 5 dumps")
+		t.Errorf("no spinner waiting for the GIL in %d dumps over 10 s", tries)
 	}
 	threads := dumpThreads(out)
 	var sleeper, waiters int
