@@ -38,7 +38,7 @@ var MemoryUnits = []string{"count", "bytes", "count", "bytes"}
 type Labels struct {
 	PID        int
 	TID        int
-	ThreadName string
+	ThreadName string // the thread's, not the sample's: the last one given stands
 	State      string // off-CPU samples: "sleep" or "runqueue"
 }
 
@@ -64,7 +64,11 @@ type Builder struct {
 	key     strings.Builder
 	locs    []*profile.Location
 	onCPU   map[int]*threadCPU // by TID, for wall time (SetOnCPU)
+	names   map[threadID]string
 }
+
+// threadID names a thread across processes: a TID alone may be reused.
+type threadID struct{ pid, tid int }
 
 // threadCPU is one thread's on-CPU samples and its measured time on the CPU.
 type threadCPU struct {
@@ -122,6 +126,7 @@ func NewBuilder(opts Options) *Builder {
 		loc:     map[locKey]*profile.Location{},
 		sample:  map[string]*profile.Sample{},
 		onCPU:   map[int]*threadCPU{},
+		names:   map[threadID]string{},
 	}
 }
 
@@ -175,6 +180,7 @@ func (b *Builder) AddRunqueue(l Labels, ns int64) {
 }
 
 func (b *Builder) thread(l Labels) *threadCPU {
+	b.nameThread(l)
 	t := b.onCPU[l.TID]
 	if t == nil {
 		t = &threadCPU{labels: l, measured: -1}
@@ -237,7 +243,8 @@ func (b *Builder) spreadRunqueue(t *threadCPU, samples []*profile.Sample, sample
 }
 
 // thread is l without what varies between one thread's samples.
-func (l Labels) thread() Labels { return Labels{PID: l.PID, TID: l.TID, ThreadName: l.ThreadName} }
+// Its name is left out: the name last given for the thread stands.
+func (l Labels) thread() Labels { return Labels{PID: l.PID, TID: l.TID} }
 
 // Add adds one sample with explicit values.
 func (b *Builder) Add(frames []symbolize.Frame, l Labels, v Values) { b.add(frames, l, v) }
@@ -257,7 +264,10 @@ func (b *Builder) addLocations(l Labels, v Values) *profile.Sample {
 		b.key.WriteString(strconv.FormatUint(loc.ID, 36))
 		b.key.WriteByte(',')
 	}
-	fmt.Fprintf(&b.key, "|%d|%d|%s|%s", l.PID, l.TID, l.ThreadName, l.State)
+	// The thread's name is not part of the key: it is the thread's, one
+	// per profile, set at the end (see NameThreads).
+	fmt.Fprintf(&b.key, "|%d|%d|%s", l.PID, l.TID, l.State)
+	b.nameThread(l)
 	k := b.key.String()
 	s := b.sample[k]
 	if s == nil {
@@ -266,9 +276,6 @@ func (b *Builder) addLocations(l Labels, v Values) *profile.Sample {
 			Value:    make([]int64, len(b.p.SampleType)),
 			NumLabel: map[string][]int64{"pid": {int64(l.PID)}, "thread_id": {int64(l.TID)}},
 			Label:    map[string][]string{},
-		}
-		if l.ThreadName != "" {
-			s.Label["thread_name"] = []string{l.ThreadName}
 		}
 		if l.State != "" {
 			s.Label["state"] = []string{l.State}
@@ -290,6 +297,24 @@ func (b *Builder) addLocations(l Labels, v Values) *profile.Sample {
 	return s
 }
 
+// nameThread notes the thread's name, if l has one: the last one given stands.
+func (b *Builder) nameThread(l Labels) {
+	if l.ThreadName != "" {
+		b.names[threadID{l.PID, l.TID}] = l.ThreadName
+	}
+}
+
+// NameThreads gives each thread of the profile the name rename returns for
+// it, given the last name its samples came with. A thread is named once per
+// profile, when it ends: a thread's first samples can come before the
+// interpreter knows its name (threading registers a thread once it runs),
+// and labelling them with what was known then would split one thread in two.
+func (b *Builder) NameThreads(rename func(pid, tid int, name string) string) {
+	for id, name := range b.names {
+		b.names[id] = rename(id.pid, id.tid, name)
+	}
+}
+
 // Samples is the number of distinct (stack, labels) samples so far.
 func (b *Builder) Samples() int { return len(b.p.Sample) }
 
@@ -297,6 +322,11 @@ func (b *Builder) Samples() int { return len(b.p.Sample) }
 // used afterwards.
 func (b *Builder) Profile(start, end time.Time) *profile.Profile {
 	b.spreadOnCPU()
+	for _, s := range b.p.Sample {
+		if name := b.names[threadID{int(s.NumLabel["pid"][0]), int(s.NumLabel["thread_id"][0])}]; name != "" {
+			s.Label["thread_name"] = []string{name}
+		}
+	}
 	b.p.TimeNanos = start.UnixNano()
 	b.p.DurationNanos = end.Sub(start).Nanoseconds()
 	return b.p

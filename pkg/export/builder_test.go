@@ -163,3 +163,76 @@ func TestAddLabels(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestThreadNames: a thread has one name per profile, the last given or the
+// one NameThreads sets, whatever its samples came with.
+func TestThreadNames(t *testing.T) {
+	stack := []symbolize.Frame{Pseudo("[a]")}
+	for _, tc := range []struct {
+		name    string
+		add     func(b *Builder)
+		rename  func(pid, tid int, name string) string
+		want    map[int64]string // thread_name by thread_id
+		samples int
+	}{
+		{
+			name: "first samples under the OS name join the later ones",
+			add: func(b *Builder) {
+				b.AddCPU(stack, Labels{PID: 1, TID: 2, ThreadName: "python3"}, 1)
+				b.Add(stack, Labels{PID: 1, TID: 2, ThreadName: "worker"}, Values{Wall: 5e6})
+			},
+			want:    map[int64]string{2: "worker"},
+			samples: 1,
+		},
+		{
+			name: "the name known at the end stands",
+			add: func(b *Builder) {
+				b.AddCPU(stack, Labels{PID: 1, TID: 2, ThreadName: "python3"}, 1)
+				b.AddCPU(stack, Labels{PID: 1, TID: 3, ThreadName: "python3"}, 1)
+			},
+			rename: func(pid, tid int, name string) string {
+				if tid == 2 {
+					return "worker"
+				}
+				return name
+			},
+			want:    map[int64]string{2: "worker", 3: "python3"},
+			samples: 2,
+		},
+		{
+			name: "measured on-CPU time does not bring back an old name",
+			add: func(b *Builder) {
+				b.SetOnCPU(Labels{PID: 1, TID: 2, ThreadName: "python3"}, 1e6)
+				b.AddRunqueue(Labels{PID: 1, TID: 2, ThreadName: "python3"}, 1e6)
+				b.Add(stack, Labels{PID: 1, TID: 2, ThreadName: "worker", State: "sleep"}, Values{Wall: 5e6})
+			},
+			want:    map[int64]string{2: "worker"},
+			samples: 3, // the sleep, [on-cpu: not sampled] and the runqueue's
+		},
+		{
+			name:    "a thread never named has no label",
+			add:     func(b *Builder) { b.AddCPU(stack, Labels{PID: 1, TID: 2}, 1) },
+			want:    map[int64]string{2: ""},
+			samples: 1,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := NewBuilder(Options{Rate: 100, Wall: true})
+			tc.add(b)
+			if tc.rename != nil {
+				b.NameThreads(tc.rename)
+			}
+			p := b.Profile(time.Now(), time.Now())
+			if len(p.Sample) != tc.samples {
+				t.Errorf("%d samples, want %d", len(p.Sample), tc.samples)
+			}
+			for _, s := range p.Sample {
+				tid := s.NumLabel["thread_id"][0]
+				got := strings.Join(s.Label["thread_name"], ",")
+				if got != tc.want[tid] {
+					t.Errorf("thread %d labelled %q, want %q", tid, got, tc.want[tid])
+				}
+			}
+		})
+	}
+}

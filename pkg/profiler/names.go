@@ -60,6 +60,17 @@ func (s *Session) threadName(pid, tid int, comm ...string) string {
 	return n.name
 }
 
+// finalName is the name a thread goes by in the profile of the period
+// ending: the best known now, which for a thread sampled before threading
+// registered it is its threading name, not the OS name its first samples
+// came with. Called with s.mu held.
+func (s *Session) finalName(pid, tid int, name string) string {
+	if n, ok := s.names[threadKey{pid, tid}]; ok && n.name != "" {
+		return n.name
+	}
+	return name
+}
+
 // retryNames asks the interpreters again for the names of threads that
 // have only their OS name, for nameRetry·4 after they were first named: a
 // thread appears in threading's registry only once it runs, and a thread

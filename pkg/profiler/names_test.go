@@ -217,3 +217,47 @@ func runningSession(t *testing.T, proc *testenv.Process) (s *Session, stop func(
 		}
 	}
 }
+
+// TestThreadNamedLate: a thread sampled before threading knew it is labelled
+// with its threading name in all of its samples, not with its OS name in
+// those taken before.
+func TestThreadNamedLate(t *testing.T) {
+	testenv.RequireRoot(t)
+	var py interpreter
+	for _, in := range interpreters(t) {
+		if in.minor >= 8 && in.chroot == "" {
+			py = in // the last such; any will do
+		}
+	}
+	if py.path == "" {
+		testenv.Skip(t, "needs a CPython 3.8+ outside a chroot (threading.get_native_id)")
+	}
+	t.Logf("Python %s", py.name)
+	proc := startScript(t, py, "late_name.py")
+	s, stop := runningSession(t, proc)
+	var tid int
+	for _, want := range []string{"tid ", "done"} {
+		l, err := proc.Stdout.ReadString('\n')
+		if err != nil || !strings.HasPrefix(l, want) {
+			t.Fatalf("target said %q (%v), want %q", l, err, want)
+		}
+		if want == "tid " {
+			if tid, err = strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(l, want))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	p, _, _ := s.Cut()
+	stop()
+	names := map[string]int64{}
+	for _, smp := range p.Sample {
+		if id := smp.NumLabel["thread_id"]; len(id) == 1 && id[0] == int64(tid) {
+			names[strings.Join(smp.Label["thread_name"], ",")] += smp.Value[0]
+		}
+	}
+	t.Logf("samples of thread %d by name: %v", tid, names)
+	// A second on the CPU: ~100 samples, half before it had the name.
+	if names["named_late"] < 20 || len(names) != 1 {
+		t.Errorf("thread %d's samples by name %v, want all (≥ 20) under named_late", tid, names)
+	}
+}

@@ -515,6 +515,7 @@ func (s *Session) Cut() (p *profile.Profile, start, end time.Time) {
 	defer s.mu.Unlock()
 	b, start := s.builder, s.start
 	s.addInuse(b)
+	b.NameThreads(s.finalName)
 	s.builder, s.start = s.newBuilder(), end
 	s.period++
 	return b.Profile(start, end), start, end
