@@ -39,6 +39,7 @@ type agentConfig struct {
 	outputDir string
 	py        agent.PyroscopeOptions // URL empty: no upload
 	logFormat string
+	logLevel  slog.Level
 	noOffCPU  bool
 	fp        bool
 	memory    bool
@@ -62,6 +63,7 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentConfig, error) {
 	listen := fs.String("listen", "", "registration socket path for bprof_client (e.g. /run/bprof.sock)")
 	group := fs.String("listen-group", "", "group owning the registration socket")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "least severe level logged: debug, info, warn or error")
 	noOffCPU := fs.Bool("no-offcpu", false, "CPU only: leave out the time threads spend off the CPU (wall)")
 	fp := fs.Bool("frame-pointers", false, "walk native stacks by frame pointers only, without .eh_frame unwind tables")
 	mem := fs.Bool("memory", false, "add memory profiles (alloc_*, inuse_*): -p targets on CPython 3.14+ are attached, registered processes (bprof_client) load the sampler themselves")
@@ -93,6 +95,9 @@ func parseAgentFlags(args []string, stderr io.Writer) (*agentConfig, error) {
 	}
 	if *logFormat != "text" && *logFormat != "json" {
 		return nil, usageError{fmt.Errorf("log format %q: want text or json", *logFormat)}
+	}
+	if err := c.logLevel.UnmarshalText([]byte(*logLevel)); err != nil || strings.ContainsAny(*logLevel, "+-") {
+		return nil, usageError{fmt.Errorf("log level %q: want debug, info, warn or error", *logLevel)}
 	}
 	if *rate <= 0 || *rate > 10000 {
 		return nil, usageError{fmt.Errorf("rate %d: want 1 to 10000", *rate)}
@@ -212,11 +217,12 @@ func parseSize(s string) (int64, error) {
 	return 0, fmt.Errorf("size %q: want a positive number of bytes, e.g. 64MiB", s)
 }
 
-func newAgentLogger(w io.Writer, format string) *slog.Logger {
+func newAgentLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, nil))
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(w, nil))
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 const agentSynopsis = `agent [-p PID...] [--listen PATH] (--output-dir DIR | --upload-url URL) [flags]
@@ -261,7 +267,7 @@ func runAgentWith(ctx context.Context, hurry <-chan os.Signal, args []string, st
 	if os.Geteuid() != 0 {
 		return errors.New("bprof needs root (or CAP_BPF and CAP_PERFMON) to load BPF programs: run it with sudo")
 	}
-	log := newAgentLogger(stderr, c.logFormat)
+	log := newAgentLogger(stderr, c.logFormat, c.logLevel)
 	log.Info("agent starting", "pid", os.Getpid())
 	if hurry != nil {
 		go exitOnSecondSignal(hurry, log, c)
@@ -288,6 +294,9 @@ func runAgentWith(ctx context.Context, hurry <-chan os.Signal, args []string, st
 		go probeUploadURL(c.py.URL, min(opts.UploadTimeout, 3*time.Second), c.py.SpoolDir, log)
 	}
 	sess, err := profiler.NewSession(profiler.Options{Rate: opts.Rate, OffCPU: !c.noOffCPU, FramePointers: c.fp, Warn: func(msg string) { log.Warn(msg) },
+		// The agent logs each target's exit itself ("target exited", at
+		// info), once; the session's warning would say it again.
+		Exited: func(int, time.Duration) {},
 		Memory: c.memory, AllocSampleBytes: c.allocSize})
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"os/exec"
@@ -29,8 +30,10 @@ func TestParseAgentFlags(t *testing.T) {
 	}{
 		{[]string{"-p", "1", "--output-dir", "d"}, func(c *agentConfig) bool {
 			return c.opts.Period == 45*time.Second && c.opts.UploadTimeout == 10*time.Second && c.opts.Rate == 100 &&
-				c.outputDir == "d" && c.py.URL == "" && c.logFormat == "text"
+				c.outputDir == "d" && c.py.URL == "" && c.logFormat == "text" && c.logLevel == slog.LevelInfo
 		}},
+		{[]string{"-p", "1", "--output-dir", "d", "--log-level", "debug"}, func(c *agentConfig) bool { return c.logLevel == slog.LevelDebug }},
+		{[]string{"-p", "1", "--output-dir", "d", "--log-level", "WARN"}, func(c *agentConfig) bool { return c.logLevel == slog.LevelWarn }},
 		{[]string{"-p", "1", "-p", "2", "--upload-url", "http://h:4040", "--period", "3s", "--upload-timeout", "1.5",
 			"--label", "env=prod", "--label", "team=a=b", "--spool-dir", "s", "--spool-max", "2MiB", "--application-name", "app",
 			"--log-format", "json"}, func(c *agentConfig) bool {
@@ -66,6 +69,8 @@ func TestAgentUsageErrors(t *testing.T) {
 		{[]string{"-p", "1", "--output-dir", "d", "--period", "soon"}, "--period"},
 		{[]string{"-p", "1", "--output-dir", "d", "--spool-max", "-3"}, "--spool-max"},
 		{[]string{"-p", "1", "--output-dir", "d", "--log-format", "xml"}, "log format"},
+		{[]string{"-p", "1", "--output-dir", "d", "--log-level", "loud"}, "log level \"loud\": want debug, info, warn or error"},
+		{[]string{"-p", "1", "--output-dir", "d", "--log-level", "info+2"}, "log level"},
 		{[]string{"-p", "0", "--output-dir", "d"}, "not a process id"},
 		{[]string{"-p", "1", "--output-dir", "d", "extra"}, "unexpected argument"},
 	} {
@@ -409,14 +414,15 @@ func maxTime(a, b time.Time) time.Time {
 }
 
 // TestAgentSystemWide: with no -p and no --listen the agent profiles every
-// process, and picks up a Python process started after it.
+// process, picks up a Python process started after it, and notes its exit.
 func TestAgentSystemWide(t *testing.T) {
 	testenv.RequireRoot(t)
 	py := testenv.RequireCommand(t, "python3")
 	dir := t.TempDir()
 	var late *exec.Cmd
+	killed := false
 	t.Cleanup(func() {
-		if late != nil {
+		if late != nil && !killed {
 			late.Process.Kill()
 			late.Wait()
 		}
@@ -434,10 +440,28 @@ func TestAgentSystemWide(t *testing.T) {
 			}
 			return false
 		}
-		js, _ := filepath.Glob(filepath.Join(dir, fmt.Sprintf("*-%d-*.json", late.Process.Pid)))
-		return len(js) >= 2 // the first may end before its Python frames are walked (pyenv's shim execs python)
-	}, "--period", "1s", "--output-dir", dir)
+		if !killed {
+			js, _ := filepath.Glob(filepath.Join(dir, fmt.Sprintf("*-%d-*.json", late.Process.Pid)))
+			if len(js) < 2 { // the first may end before its Python frames are walked (pyenv's shim execs python)
+				return false
+			}
+			late.Process.Kill()
+			late.Wait()
+			killed = true
+		}
+		return strings.Contains(log, fmt.Sprintf("msg=\"target exited\" pid=%d ", late.Process.Pid))
+	}, "--period", "1s", "--output-dir", dir, "--log-level", "debug")
 	pid := late.Process.Pid
+	// An exit is one info line, from the agent, not also a warning from
+	// the session; processes turned down are debug lines.
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "exited") && !strings.Contains(line, "level=INFO") {
+			t.Errorf("exit logged as %q, want one info line", line)
+		}
+	}
+	if !strings.Contains(log, "level=DEBUG msg=\"system-wide: not profiled\"") {
+		t.Errorf("--log-level debug: no debug line for the processes turned down")
+	}
 	scs, ps := readBatches(t, dir)
 	found := false
 	pids := map[float64]bool{}

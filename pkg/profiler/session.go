@@ -27,6 +27,10 @@ type Options struct {
 	// Warn receives one-line warnings (an unsupported Python, a target that
 	// exited). Nil discards them.
 	Warn func(msg string)
+	// Exited is told of each target that exits, and how long after it was
+	// added. Nil warns (Warn): for a command profiling one process its
+	// exit is news, for a host agent taking every process it is routine.
+	Exited func(pid int, after time.Duration)
 	// FramePointers walks native stacks by frame pointers only, without the
 	// unwind tables built from each file's .eh_frame: cheaper, and wrong
 	// below the first frame in code built without frame pointers.
@@ -92,6 +96,7 @@ type target struct {
 	pid       int
 	startTime uint64 // /proc/PID/stat start time, to tell a reused PID
 	exited    bool
+	added     time.Time
 }
 
 // NewSession loads the BPF programs and readies the symbolizers. The caller
@@ -102,6 +107,12 @@ func NewSession(opts Options) (*Session, error) {
 	}
 	if opts.Warn == nil {
 		opts.Warn = func(string) {}
+	}
+	if opts.Exited == nil {
+		warn := opts.Warn
+		opts.Exited = func(pid int, after time.Duration) {
+			warn(fmt.Sprintf("target %d exited after %s; its samples so far are kept", pid, after.Round(100*time.Millisecond)))
+		}
 	}
 	if opts.AllocSampleBytes == 0 {
 		opts.AllocSampleBytes = memory.DefaultSampleBytes
@@ -167,7 +178,7 @@ func (s *Session) Add(pid int) error {
 		return fmt.Errorf("add target %d: %w", pid, err)
 	}
 	s.mu.Lock()
-	s.targets[pid] = &target{pid: pid, startTime: st}
+	s.targets[pid] = &target{pid: pid, startTime: st, added: time.Now()}
 	s.mu.Unlock()
 	if err := s.attachPython(pid); err != nil {
 		s.opts.Warn(err.Error())
@@ -474,8 +485,7 @@ func (s *Session) watchTargets(ctx context.Context, cancel func()) {
 			}
 			if !process.Alive(tg.pid, tg.startTime) {
 				tg.exited = true
-				s.opts.Warn(fmt.Sprintf("target %d exited after %s; its samples so far are kept",
-					tg.pid, time.Since(s.start).Round(100*time.Millisecond)))
+				s.opts.Exited(tg.pid, time.Since(tg.added))
 				continue
 			}
 			alive++
