@@ -92,20 +92,24 @@ func Take(pid int) (*Process, error) {
 	// which inside a container are not the host's: ask with those, and
 	// answer by host TID.
 	local, host := process.LocalTIDs(pid, tids)
-	localOf := make(map[int]int, len(host))
-	for l, h := range host {
-		localOf[h] = l
+	pyStacks := map[int][]symbolize.Frame{}
+	for l, frames := range py.ThreadStacks(pid, local) {
+		if h, ok := host[l]; ok {
+			pyStacks[h] = frames
+		}
 	}
-	pyStacks := py.ThreadStacks(pid, local)
-	names, _ := py.ThreadNames(pid) // threading's names, where Python knows the thread
+	names := map[int]string{} // threading's names, where Python knows the thread
+	if byLocal, err := py.ThreadNames(pid); err == nil {
+		for l, name := range byLocal {
+			if h, ok := host[l]; ok {
+				names[h] = name
+			}
+		}
+	}
 	for i := range d.Threads {
 		th := &d.Threads[i]
-		l, ok := localOf[th.TID]
-		if !ok {
-			l = -1 // the thread exited meanwhile: it matches no thread state
-		}
-		th.Python = pyStacks[l]
-		if n, ok := names[l]; ok {
+		th.Python = pyStacks[th.TID]
+		if n, ok := names[th.TID]; ok {
 			th.Name = n
 		}
 		if th.State == Waiting && symbolize.GILWait(th.Native) {
