@@ -39,15 +39,12 @@ func buildPingpong() (pingpong, error) {
 	return pingpong{bin, spin}, err
 }
 
-// calibrateSpin bisects the spin for which the workload, unprofiled and on
+// calibrateSpin finds the spin for which the workload, unprofiled and on
 // the target's CPU, switches ~4 % above pingpongRate: profiling slows it by
 // about its own cost, which should leave it at the goal's rate.
 func calibrateSpin(bin string) (int, error) {
-	want := pingpongRate * 1.04
-	lo, hi := 0, 400000
-	for hi-lo > 500 {
-		mid := (lo + hi) / 2
-		argv := pinned(targetCPU, []string{bin, "20000", fmt.Sprint(mid)})
+	return bisectSpin(400000, 500, func(spin int) (float64, error) {
+		argv := pinned(targetCPU, []string{bin, "20000", fmt.Sprint(spin)})
 		out, err := exec.Command(argv[0], argv[1:]...).Output()
 		if err != nil {
 			return 0, fmt.Errorf("pingpong: %v", err)
@@ -56,7 +53,23 @@ func calibrateSpin(bin string) (int, error) {
 		if _, err := fmt.Sscan(strings.TrimSpace(string(out)), &secs, &rate); err != nil {
 			return 0, fmt.Errorf("pingpong said %q", out)
 		}
-		if rate > want {
+		return rate, nil
+	})
+}
+
+// bisectSpin returns the largest spin in [0, hi), to within step, at which
+// rate (switches per second, falling as the spin grows) is still ~4 % above
+// pingpongRate.
+func bisectSpin(hi, step int, rate func(spin int) (float64, error)) (int, error) {
+	want := pingpongRate * 1.04
+	lo := 0
+	for hi-lo > step {
+		mid := (lo + hi) / 2
+		r, err := rate(mid)
+		if err != nil {
+			return 0, err
+		}
+		if r > want {
 			lo = mid
 		} else {
 			hi = mid
@@ -134,31 +147,22 @@ func measureSwitchCost(argv []string, d time.Duration) (switchCost, error) {
 	return res, nil
 }
 
-// calibratePySpin bisects the Python workload's spin for ~4 % above
+// calibratePySpin finds the Python workload's spin for ~4 % above
 // pingpongRate, counting its switches in /proc for half a second a try.
 func calibratePySpin(python string) (int, error) {
-	want := pingpongRate * 1.04
-	lo, hi := 0, 4000
-	for hi-lo > 10 {
-		mid := (lo + hi) / 2
-		argv := pinned(targetCPU, []string{python, pingpongPy, fmt.Sprint(mid)})
+	return bisectSpin(4000, 10, func(spin int) (float64, error) {
+		argv := pinned(targetCPU, []string{python, pingpongPy, fmt.Sprint(spin)})
 		cmd := exec.Command(argv[0], argv[1:]...)
 		if err := cmd.Start(); err != nil {
 			return 0, err
 		}
+		defer cmd.Wait()
+		defer cmd.Process.Kill()
 		time.Sleep(300 * time.Millisecond) // start-up: imports, the thread
 		n0 := contextSwitches(cmd.Process.Pid)
 		time.Sleep(500 * time.Millisecond)
-		rate := float64(contextSwitches(cmd.Process.Pid)-n0) / 0.5
-		cmd.Process.Kill()
-		cmd.Wait()
-		if rate > want {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return lo, nil
+		return float64(contextSwitches(cmd.Process.Pid)-n0) / 0.5, nil
+	})
 }
 
 // offcpuCost profiles the ping-pong workload with off-CPU tracing and reads
