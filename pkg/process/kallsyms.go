@@ -130,11 +130,14 @@ func ParseKallsyms(r io.Reader) (*KernelSymbols, error) {
 		}
 		return cmp.Compare(b.module&globalBit, a.module&globalBit)
 	})
-	k.syms = slices.Clip(slices.CompactFunc(k.syms, func(a, b kernelSym) bool { return a.addr == b.addr }))
+	k.syms = slices.CompactFunc(k.syms, func(a, b kernelSym) bool { return a.addr == b.addr })
 	for i := range k.syms {
 		k.syms[i].module &^= globalBit
 	}
-	k.names = names.String()
+	// Copied to their size: the doubled buffers are up to twice that, and
+	// the table is kept for the life of the process.
+	k.syms = slices.Clone(k.syms)
+	k.names = strings.Clone(names.String())
 	return k, nil
 }
 

@@ -261,3 +261,36 @@ func TestThreadNamedLate(t *testing.T) {
 		t.Errorf("thread %d's samples by name %v, want all (≥ 20) under named_late", tid, names)
 	}
 }
+
+// TestIdleWaitSitesDropped: a process that keeps starting threads keeps
+// adding wait sites (each thread waits on its own stack); the session keeps
+// those of the last periods, not all it ever named.
+func TestIdleWaitSitesDropped(t *testing.T) {
+	testenv.RequireRoot(t)
+	py := interpreters(t)[0]
+	proc := startScript(t, py, "thread_stream.py")
+	pid := proc.Cmd.Process.Pid
+	s, stop := runningSession(t, proc)
+	ever := map[waitKey]bool{}
+	held := 0
+	const cuts = 4 * (waitIdlePeriods + 1)
+	for i := 0; i < cuts; i++ {
+		time.Sleep(200 * time.Millisecond)
+		s.Cut()
+		s.periodMu.Lock()
+		held = 0
+		for k := range s.waits {
+			if k.pid == pid {
+				ever[k] = true
+				held++
+			}
+		}
+		s.periodMu.Unlock()
+	}
+	stop()
+	t.Logf("%d wait sites held after %d periods, %d seen held at some Cut", held, cuts, len(ever))
+	// Sites of the last waitIdlePeriods+1 periods of cuts: about a quarter.
+	if len(ever) == 0 || float64(held) > 0.6*float64(len(ever)) {
+		t.Errorf("%d wait sites held of %d named over %d periods, want those of the last %d periods only", held, len(ever), cuts, waitIdlePeriods+1)
+	}
+}

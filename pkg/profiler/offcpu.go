@@ -115,7 +115,9 @@ type waitKey struct {
 func (s *Session) waitFrames(pid, tid int, site uint64) []symbolize.Frame {
 	k := waitKey{pid, site}
 	w, ok := s.waits[k]
-	if !ok {
+	if ok {
+		w.used = s.waitPeriod
+	} else {
 		smp, err := s.sampler.WaitStack(site)
 		if err != nil {
 			if !errors.Is(err, ebpf.ErrKeyNotExist) {
@@ -123,7 +125,7 @@ func (s *Session) waitFrames(pid, tid int, site uint64) []symbolize.Frame {
 			}
 			return []symbolize.Frame{export.Pseudo("[off-cpu: stack not kept]")}
 		}
-		w = &waitStack{frames: s.waitSymbolize(&smp)}
+		w = &waitStack{frames: s.waitSymbolize(&smp), used: s.waitPeriod}
 		if smp.Flags&sampler.FlagPyUnknownThread != 0 {
 			w.sample = &smp
 		}
@@ -155,10 +157,29 @@ func (s *Session) forgetWaits(pid int) {
 	}
 }
 
+// dropIdleWaits forgets the wait sites no wait was summed under in the
+// last waitIdlePeriods periods. A site's native part is the stack pointer
+// it waited at, so a process that keeps starting threads (each with a stack
+// of its own) adds sites for as long as it lives: the soak's two such
+// processes grew the agent's heap by 7 MB a minute until it did this. A
+// site that comes back is read again from the kernel's wait_stacks, or
+// captured again if the LRU let it go. Called with s.periodMu held.
+func (s *Session) dropIdleWaits() {
+	for k, w := range s.waits {
+		if s.waitPeriod-w.used > waitIdlePeriods {
+			delete(s.waits, k)
+		}
+	}
+}
+
+// waitIdlePeriods is how many periods a wait site is kept unused.
+const waitIdlePeriods = 4
+
 // waitStack is a wait site's stack, named.
 type waitStack struct {
 	frames []symbolize.Frame
 	sample *sampler.Sample // kept when the thread's Python state was unknown
+	used   uint64          // the last period a wait was summed under it (Session.waitPeriod)
 }
 
 // waitSymbolize names a wait stack's frames, without those of the tracing
@@ -237,6 +258,8 @@ func (s *Session) endPeriod(now uint64) {
 		s.opts.Warn(err.Error())
 	}
 	s.addPeriod(p)
+	s.dropIdleWaits()
+	s.waitPeriod++
 }
 
 // clock pairs the kernel's monotonic clock with the wall clock, read together.
