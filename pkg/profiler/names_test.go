@@ -18,16 +18,7 @@ import (
 // (200 threads born and gone) shrink back to its live threads.
 func TestThreadNamesPruned(t *testing.T) {
 	testenv.RequireRoot(t)
-	var py interpreter
-	for _, in := range interpreters(t) {
-		if in.minor >= 8 && in.chroot == "" {
-			py = in // the last such; any will do
-		}
-	}
-	if py.path == "" {
-		testenv.Skip(t, "needs a CPython 3.8+ outside a chroot (native_id)")
-	}
-	t.Logf("Python %s", py.name)
+	py := nativeIDPython(t)
 	proc := startScript(t, py, "thread_churn.py", "10")
 	pid := proc.Cmd.Process.Pid
 	s, stop := runningSession(t, proc)
@@ -191,6 +182,23 @@ func TestRemoveForgetsWaits(t *testing.T) {
 	stop()
 }
 
+// nativeIDPython is a CPython 3.8+ outside a chroot, whose threads know
+// their native TIDs (Thread.native_id), or skips.
+func nativeIDPython(t *testing.T) interpreter {
+	t.Helper()
+	var py interpreter
+	for _, in := range interpreters(t) {
+		if in.minor >= 8 && in.chroot == "" {
+			py = in // the last such; any will do
+		}
+	}
+	if py.path == "" {
+		testenv.Skip(t, "needs a CPython 3.8+ outside a chroot (native_id)")
+	}
+	t.Logf("Python %s", py.name)
+	return py
+}
+
 // runningSession profiles proc (wall time included) in a Run of its own,
 // from the moment it is released; stop ends the Run and fails the test on
 // its error. The session closes when the test ends.
@@ -223,16 +231,7 @@ func runningSession(t *testing.T, proc *testenv.Process) (s *Session, stop func(
 // those taken before.
 func TestThreadNamedLate(t *testing.T) {
 	testenv.RequireRoot(t)
-	var py interpreter
-	for _, in := range interpreters(t) {
-		if in.minor >= 8 && in.chroot == "" {
-			py = in // the last such; any will do
-		}
-	}
-	if py.path == "" {
-		testenv.Skip(t, "needs a CPython 3.8+ outside a chroot (threading.get_native_id)")
-	}
-	t.Logf("Python %s", py.name)
+	py := nativeIDPython(t)
 	proc := startScript(t, py, "late_name.py")
 	s, stop := runningSession(t, proc)
 	var tid int
