@@ -159,6 +159,7 @@ func (b *Builder) SetOnCPU(l Labels, ns int64) {
 	if !b.opts.Wall || ns <= 0 {
 		return
 	}
+	b.nameThread(l)
 	t := b.thread(l)
 	if t.measured < 0 {
 		t.measured = 0
@@ -176,11 +177,11 @@ func (b *Builder) AddRunqueue(l Labels, ns int64) {
 	if !b.opts.Wall || ns <= 0 {
 		return
 	}
+	b.nameThread(l)
 	b.thread(l).runqueue += ns
 }
 
 func (b *Builder) thread(l Labels) *threadCPU {
-	b.nameThread(l)
 	t := b.onCPU[l.TID]
 	if t == nil {
 		t = &threadCPU{labels: l, measured: -1}
