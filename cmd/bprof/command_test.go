@@ -269,6 +269,11 @@ func TestRecordCommandErrors(t *testing.T) {
 		{[]string{"record", "-o", "/nonexistent/dir/x.svg", "--", "touch", marker}, 1, "not writable"},
 		{[]string{"record", "--svg", "/nonexistent/dir/x.svg", "--", "touch", marker}, 1, "not writable"},
 		{[]string{"record", "-o", filepath.Join(dir, "x.svg"), "-p", "999999999"}, 1, "no process with PID 999999999"},
+		// A directory that exists but takes no files (root is refused too).
+		{[]string{"record", "-o", "/proc/x.svg", "--", "touch", marker}, 1, "not writable"},
+		// A directory as the output: refused at once, not after the recording.
+		{[]string{"record", "-o", dir, "--", "touch", marker}, 1, "is a directory"},
+		{[]string{"record", "-o", filepath.Join(dir, "x.pb.gz"), "--svg", dir + "/", "--", "touch", marker}, 1, "is a directory"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := mainWith(tc.args, &stdout, &stderr)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -50,6 +51,16 @@ func (o output) String() string {
 		return o.path + " (pprof)"
 	}
 	return fmt.Sprintf("%s (%s)", o.path, o.format)
+}
+
+// check fails, before anything is recorded, when o.path cannot be written:
+// its directory is missing or read-only, or it is itself a directory (which
+// the final rename would only find after the whole recording).
+func (o output) check() error {
+	if fi, err := os.Stat(o.path); err == nil && fi.IsDir() {
+		return fmt.Errorf("output %s is a directory: give a file name, as in %s", o.path, filepath.Join(o.path, "profile.pb.gz"))
+	}
+	return export.CheckWritable(o.path)
 }
 
 // write writes p to o.path through a temporary file, so a failure leaves

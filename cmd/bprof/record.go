@@ -98,7 +98,7 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 		return errors.New("bprof needs root (or CAP_BPF and CAP_PERFMON) to load BPF programs: run it with sudo")
 	}
 	for _, o := range outs {
-		if err := export.CheckWritable(o.path); err != nil {
+		if err := o.check(); err != nil {
 			return err
 		}
 	}
