@@ -12,7 +12,7 @@ import (
 
 const dumpSynopsis = `dump -p PID
 
-Prints every thread's stack once: Python frames (CPython 3.11+), native and
+Prints every thread's stack once: Python frames (CPython 3.7+), native and
 kernel frames, the thread's name and whether it is on the CPU, waiting, or
 waiting for the GIL. For a service that hangs. The target is never stopped:
 each piece is one read of /proc or of its memory, and it takes well under a

@@ -24,7 +24,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"record", "sample a process for a while and write a pprof profile", runRecord},
+		{"record", "profile processes (-p PID) or a command (-- COMMAND): pprof, SVG, HTML, speedscope or folded", runRecord},
 		{"top", "a live view of the functions a process spends its time in, refreshed every second", runTop},
 		{"dump", "print every thread's stack once (Python, native, kernel) and whether it waits for the GIL", runDump},
 		{"check", "report whether this machine can run bprof, and how to fix what is missing", runCheck},

@@ -90,7 +90,7 @@ func runTop(args []string, stdout, stderr io.Writer) error {
 	done := make(chan error, 1)
 	go func() { done <- sess.Run(runCtx) }()
 
-	v := topView{pid: *pid, name: commOf(*pid), sampleType: "cpu", table: top.NewTable(), every: every}
+	v := topView{pid: *pid, name: commOf(*pid), sampleType: "cpu", table: top.NewTable(), every: every, keys: scr.tty}
 	if *wall {
 		v.sampleType = "wall"
 	}
@@ -172,6 +172,7 @@ type topView struct {
 	threads    map[int64]string
 	samples    int64
 	err        error
+	keys       bool // keys are read (a terminal): the header names them
 }
 
 // update cuts the session's profile and adds it to the table.
@@ -239,10 +240,13 @@ func (v *topView) lines(width, height int) []string {
 	if v.sampleType == "wall" {
 		kind = "wall time"
 	}
+	keys := ""
+	if v.keys {
+		keys = "   keys: 1-4 sort, t next thread, a all threads, q quit"
+	}
 	out := []string{
 		fmt.Sprintf("bprof top: pid %d (%s), %s, %s, every %s, %s elapsed", v.pid, v.name, kind, thread, v.every, v.elapsed.Round(time.Second)),
-		fmt.Sprintf("samples/s %d   threads seen %d   sorted by %s   keys: 1-4 sort, t next thread, a all threads, q quit",
-			v.samples, len(v.threads), v.sortBy),
+		fmt.Sprintf("samples/s %d   threads seen %d   sorted by %s%s", v.samples, len(v.threads), v.sortBy, keys),
 		"",
 		fmt.Sprintf("%6s %6s %9s %9s  %s", "%own", "%total", "own", "total", "function (file:line)"),
 	}

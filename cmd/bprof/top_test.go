@@ -125,7 +125,7 @@ func TestTopTerminal(t *testing.T) {
 			// second. hot() shows within 3 s on a quiet machine; the
 			// deadline is a ceiling for a loaded one (once, under two
 			// busy loops, benchmarks and CI, the screen had no sample at 3 s).
-			start, _ := log.waitFor(t, 0, regexp.MustCompile(`bprof top: pid `), 20*time.Second)
+			start, _ := log.waitFor(t, 0, regexp.MustCompile(`bprof top: pid [^\n]*\n[^\n]*keys: 1-4 sort`), 20*time.Second)
 			ready := time.Since(launched)
 			end, took := log.waitFor(t, start, regexp.MustCompile(`\d+\.\d +\d+\.\d +[0-9.]+s +[0-9.]+s  hot \(`), 20*time.Second)
 			t.Logf("first screen %s after launch; hot() on it %s later", ready.Round(time.Millisecond), took.Round(time.Millisecond))
@@ -240,6 +240,9 @@ func TestTopPlain(t *testing.T) {
 	}
 	if strings.Contains(out, "\x1b") {
 		t.Errorf("escape sequences in plain output")
+	}
+	if strings.Contains(out, "keys:") {
+		t.Errorf("plain output names keys it does not read:\n%s", out)
 	}
 	// The target spins in hot() all the time: in the last table it owns
 	// (nearly) all the samples. 90 % leaves room for the interpreter's
