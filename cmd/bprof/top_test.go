@@ -85,8 +85,8 @@ func tail(s string, n int) string {
 }
 
 // TestTopTerminal runs the real binary on a pseudo-terminal: the hot
-// function of a busy workload is on the screen within 3 s of bprof's
-// programs loading, the keys work, and q or Ctrl-C restores the terminal
+// function of a busy workload is on the screen within 3 s of sampling's
+// start (the first screen), the keys work, and q or Ctrl-C restores the terminal
 // and leaves no BPF program loaded.
 func TestTopTerminal(t *testing.T) {
 	testenv.RequireRoot(t)
@@ -120,15 +120,18 @@ func TestTopTerminal(t *testing.T) {
 			launched := time.Now()
 			progs := waitForOwnPrograms(t, cmd.Process.Pid)
 			// bprof draws the empty screen once sampling has started (the
-			// verifier and the unwind tables take a second or two before).
-			// The first refresh comes half a second later, then one a
-			// second. hot() shows within 3 s on a quiet machine; the
-			// deadline is a ceiling for a loaded one (once, under two
-			// busy loops, benchmarks and CI, the screen had no sample at 3 s).
+			// verifier and the unwind tables take a second or two before,
+			// more on a loaded machine: that wait is readiness, not the
+			// view's speed). The first refresh comes half a second later,
+			// then one a second: the hot function must be on the screen
+			// within 3 s of sampling's start, as the issue asks.
 			start, _ := log.waitFor(t, 0, regexp.MustCompile(`bprof top: pid [^\n]*\n[^\n]*keys: 1-4 sort`), 20*time.Second)
 			ready := time.Since(launched)
 			end, took := log.waitFor(t, start, regexp.MustCompile(`\d+\.\d +\d+\.\d +[0-9.]+s +[0-9.]+s  hot \(`), 20*time.Second)
 			t.Logf("first screen %s after launch; hot() on it %s later", ready.Round(time.Millisecond), took.Round(time.Millisecond))
+			if took > 3*time.Second {
+				t.Errorf("hot() showed %s after sampling started, want within 3 s", took.Round(time.Millisecond))
+			}
 			if !strings.Contains(log.String(), enterScreen) {
 				t.Errorf("no alternate screen")
 			}
