@@ -107,8 +107,8 @@ func parts(root func() (*chroot, error)) []part {
 				return err
 			}
 			r.memory = &m
-			log.Printf("memory: slowdown %.3f under bprof, %.3f under tracemalloc", median(m.ratios(m.wall, "bprof record --memory")),
-				median(m.ratios(m.wall, "tracemalloc")))
+			log.Printf("memory: slowdown %.3f under bprof, %.3f under tracemalloc", median(m.ratio["bprof record --memory"]),
+				median(m.ratio["tracemalloc"]))
 			return nil
 		}},
 		{"symbolize", func(cfg config, r *report) error {
