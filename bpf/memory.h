@@ -1,22 +1,22 @@
-/* Memory profiles: uprobes on the two probe functions of bprof's allocation
+/* Memory profiles: a uprobe on the probe function of bprof's allocation
  * sampler (native/allocsampler), a library loaded into the target that
- * decides which allocations to sample. Only sampled allocations and the frees
- * of sampled blocks get here, so the uprobe's cost (a trap, ~1.6 µs here on
- * the emulated push the probes start with when warm, 4-7 µs cold, 15-30 µs on
- * an instruction stepped out of line) is paid a few thousand times a second
- * at most, never per allocation. Measured in the target at the default rate
- * (2026-12-02, docs/BENCHMARKS.md): a sampled allocation costs 16-24 µs, the
- * alloc probe 13-20 (its trap, cold, 4-7, and this program's 8-13 µs, the two
- * walks about half of it) and the free 2-4 (a warmer trap and ~0.7 µs).
+ * decides which allocations to sample. Only sampled allocations get here, so
+ * the uprobe's cost (a trap, ~1.6 µs here on the emulated push the probe
+ * starts with when warm, 4-7 µs cold, 15-30 µs on an instruction stepped out
+ * of line) is paid a few thousand times a second at most, never per
+ * allocation. Measured in the target at the default rate (2026-12-02,
+ * docs/BENCHMARKS.md): the probe costs 13-20 µs, its trap (cold) 4-7 and this
+ * program 8-13, the two walks about half of it. Frees of sampled blocks do
+ * not come here: the library keeps the live ones in a set user space copies
+ * (pkg/memory), which spares the target a trap per sampled block.
  *
  *   bprof_alloc_probe(ptr, size, weight, flags)  -> KIND_ALLOC with the stacks
- *   bprof_free_probe(ptr)                        -> KIND_FREE, the address only
  *
  * The kernel stack of a uprobe is the trap's own, so none is taken. The user
  * registers (bpf_task_pt_regs) are those at the probe's first instruction, so
  * the native walk starts in the probe function and goes up through the
  * allocator into the interpreter, and the Python walk is the CPU sample's.
- * Unlike the perf event's and the scheduler's, these programs run
+ * Unlike the perf event's and the scheduler's, this program runs
  * preemptible (see scratch_busy in sample.h). Loaded only when memory
  * profiles are on (pkg/sampler Config.Memory). */
 #pragma once
@@ -69,27 +69,5 @@ int bprof_alloc(struct pt_regs *ctx)
 	}
 	asm volatile("" ::: "memory");
 	*(volatile __u32 *)busy = 0;
-	return 0;
-}
-
-SEC("uprobe")
-int bprof_free(struct pt_regs *ctx)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 pid = id >> 32;
-	if (!is_target(pid))
-		return 0;
-	stat_inc(STAT_FREES);
-	struct sample_hdr h = {
-		.ktime = bpf_ktime_get_ns(),
-		.pid = pid,
-		.tid = (__u32)id,
-		.kind = KIND_FREE,
-		.addr = PT_REGS_PARM1(ctx),
-	};
-	if (bpf_ringbuf_output(&samples, &h, sizeof(h), wakeup_flags())) {
-		stat_inc(STAT_RING_FULL);
-		stat_inc(STAT_MEM_LOST);
-	}
 	return 0;
 }

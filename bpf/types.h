@@ -25,7 +25,6 @@ enum sample_kind {
 	KIND_NEED_THREADS = 3,	/* a Python target ran a thread with no known thread state */
 	KIND_NEED_MAPS = 4,	/* a target ran code outside every mapping bprof knows of it */
 	KIND_ALLOC = 5,		/* a sampled allocation (memory.h): addr, size, value = weight */
-	KIND_FREE = 6,		/* the free of a sampled allocation: addr only, no stacks */
 };
 
 enum sample_flags {
@@ -66,7 +65,6 @@ enum stat_index {
 	STAT_NEED_MAPS_SENT,	/* mapping refresh requests sent to user space */
 	STAT_SWITCH_UNSEEN,	/* switches the tracepoint never showed, found and split by run time */
 	STAT_ALLOCS,		/* sampled allocations of target processes seen (memory.h) */
-	STAT_FREES,		/* frees of sampled allocations seen */
 	STAT_MEM_LOST,		/* of those, not delivered (ring buffer full, scratch busy) */
 	STAT_SCRATCH_BUSY,	/* samples not taken: a preempted uprobe program held the CPU's scratch */
 	STAT_MAX,
@@ -87,7 +85,7 @@ struct sample_hdr {
 	__u32 state;		/* KIND_OFFCPU: 0 = sleep, 1 = runqueue (preempted); KIND_ALLOC: probe flags */
 	__u32 _pad;
 	char comm[16];
-	__u64 addr;		/* KIND_ALLOC, KIND_FREE: the block's address */
+	__u64 addr;		/* KIND_ALLOC: the block's address */
 	__u64 size;		/* KIND_ALLOC: its size in bytes (value: the bytes it stands for) */
 };
 

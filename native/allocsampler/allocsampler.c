@@ -2,9 +2,11 @@
  * process (by bprof_client with ctypes, or by bprof itself through PEP 768
  * remote execution on 3.14+). It decides inside the target which allocations
  * to sample, because a uprobe on every allocation costs ~15 µs a hit here
- * (~300x slowdown); only sampled allocations, and the frees of sampled
- * pointers, reach the kernel, through two probe functions bprof attaches
- * uprobes to. See docs/ARCHITECTURE.md ("Memory profiles").
+ * (~300x slowdown); only sampled allocations reach the kernel, through a
+ * probe function bprof attaches a uprobe to. Frees of sampled blocks take
+ * them out of a set in this process's memory, which bprof copies when it
+ * needs the live heap: a second probe for them cost a trap each (2-4 µs).
+ * See docs/ARCHITECTURE.md ("Memory profiles").
  *
  * Hooks: the object and mem domains (PyObject_Malloc, PyMem_Malloc), wrapped
  * with PyMem_GetAllocator/PyMem_SetAllocator, passing through to the
@@ -19,16 +21,19 @@
  * weighted s/p bytes (1/p objects): an unbiased estimate per allocation (Go's
  * scaling, runtime/pprof/protomem.go). Weighting by "bytes since the last
  * sample" instead would credit a large allocation with the small ones before
- * it. The unsampled fast path is a subtraction and a branch.
+ * it. The unsampled fast path is a subtraction and a branch before a tail
+ * call to the previous allocator.
  *
  * Heap live: sampled pointers are kept in an open-addressing hash set (linear
- * probing, backward-shift deletion, grown by mmap), fronted by a 16 KiB
+ * probing, tombstones, grown by mmap), fronted by a 16 KiB
  * counting filter. A free checks nothing while the set is empty, and only the
  * filter (one byte, in cache) for almost every other pointer. A header in
  * front of sampled blocks (ddtrace's way) would make free as cheap, but it has
  * to look at memory before *every* freed block, and it changes the blocks'
  * sizes and alignment under the previous allocator's feet (realloc, debug
- * hooks); the set changes nothing in the blocks.
+ * hooks); the set changes nothing in the blocks. bprof finds the set through
+ * the control block and copies it with process_vm_readv (see the tombstones
+ * below for why a copy needs no lock).
  *
  * Thread safety: CPython calls the object and mem domains with the GIL held
  * (documented since 3.6), so one thread at a time runs these hooks and the
@@ -45,8 +50,8 @@
  * No libc, no locks: the library has no undefined symbols and needs no
  * loader but the system's (glibc or musl); the two allocator functions come
  * from the caller. Nothing here can block or deadlock (a child forked while
- * another thread was inside a hook is fine), and the probe functions are a
- * nop and a return. The hooks are not async-signal-safe, nor need to be:
+ * another thread was inside a hook is fine), and the probe function is a
+ * push, a pop and a return. The hooks are not async-signal-safe, nor need to be:
  * CPython never allocates from these domains in a C signal handler.
  * x86-64 only (raw system calls, the probe sites). */
 
@@ -81,17 +86,22 @@ struct bprof_alloc_ctl {
 	uint32_t domains;	/* bit per hooked domain (1 << PYMEM_DOMAIN_*) */
 	volatile uint64_t mean;	/* mean bytes between samples */
 	uint64_t sampled;	/* allocations sampled since load (alloc probe calls) */
-	uint64_t freed;		/* frees of tracked pointers (free probe calls) */
+	uint64_t freed;		/* frees of tracked pointers */
 	uint64_t live;		/* tracked pointers now */
 	uint64_t untracked;	/* sampled but not tracked: the set could not grow */
+	/* ABI 2: the table of tracked pointers, which bprof copies to learn
+	 * which sampled blocks are still live: its address (page-aligned) ORed
+	 * with log2 of its slots, 0 before the first. A slot holds a pointer,
+	 * 0 (empty) or 1 (removed). */
+	volatile uint64_t set;
 };
 
 #define CTL_MAGIC 0x53415042u	/* "BPAS" */
-#define CTL_ABI 1
+#define CTL_ABI 2
 #define DEFAULT_MEAN (512 * 1024)
 
 /* Bits of the probe's flags argument. */
-#define PROBE_TRACKED 1	/* a free probe will come for this pointer */
+#define PROBE_TRACKED 1	/* the pointer is in the set until it is freed */
 
 /* The code uses ctl, a hidden symbol, so the hot path reaches it directly;
  * bprof finds it by the exported alias. */
@@ -102,18 +112,16 @@ static struct bprof_alloc_ctl ctl = {
 };
 extern struct bprof_alloc_ctl bprof_alloc_ctl __attribute__((alias("ctl"), visibility("default")));
 
-/* The probe sites: bprof attaches uprobes at their first instruction, where
+/* The probe site: bprof attaches a uprobe at its first instruction, where
  * the arguments are still in rdi, rsi, rdx, rcx. That instruction is a push
  * of rbp, which the kernel emulates on the trap: measured here (6.18, a
  * bpftrace counting probe, pinned), a hit costs ~1.6 µs on a push, ~3 µs on
  * a one-byte nop, and 16-30 µs on a nop5 or a mov, which are stepped out of
  * line (optimized uprobes, which would turn a nop5 into a call, do not take
- * here). At the default rate the alloc probe's trap comes ~1 ms after the
- * last one and costs 4-7 µs cold; the free of a sampled block usually soon
- * follows, warmer: 2-3 µs (docs/BENCHMARKS.md, memory profiles). Out of line assembly,
- * so no compiler can inline them away or move the arguments. */
+ * here). At the default rate the trap comes ~1 ms after the last one and
+ * costs 4-7 µs cold (docs/BENCHMARKS.md, memory profiles). Out of line
+ * assembly, so no compiler can inline it away or move the arguments. */
 EXPORT void bprof_alloc_probe(void *ptr, uint64_t size, uint64_t weight, uint64_t flags);
-EXPORT void bprof_free_probe(void *ptr);
 __asm__(
 	".text\n"
 	".globl bprof_alloc_probe\n"
@@ -127,19 +135,7 @@ __asm__(
 	".cfi_adjust_cfa_offset -8\n"
 	"ret\n"
 	".cfi_endproc\n"
-	".size bprof_alloc_probe, .-bprof_alloc_probe\n"
-	".globl bprof_free_probe\n"
-	".type bprof_free_probe, @function\n"
-	".p2align 4\n"
-	"bprof_free_probe:\n"
-	".cfi_startproc\n"
-	"push %rbp\n"
-	".cfi_adjust_cfa_offset 8\n"
-	"pop %rbp\n"
-	".cfi_adjust_cfa_offset -8\n"
-	"ret\n"
-	".cfi_endproc\n"
-	".size bprof_free_probe, .-bprof_free_probe\n");
+	".size bprof_alloc_probe, .-bprof_alloc_probe\n");
 
 /* ---- system calls (x86-64), no libc ---- */
 
@@ -235,10 +231,21 @@ static int64_t draw(uint64_t mean)
 
 #define FILTER_SIZE (16 * 1024)	/* counting filter: one byte per bucket */
 #define SET_MIN (4096)		/* slots; a power of two */
+#define TOMB ((uintptr_t)1)	/* a removed entry: never a block's address */
 
 static uint8_t filter[FILTER_SIZE];
-static uintptr_t *set;		/* 0 = empty slot */
+static uintptr_t *set;		/* 0 = empty slot, TOMB = removed */
 static uint64_t set_mask;	/* slots - 1 */
+static uint64_t tombs;		/* TOMB slots */
+
+/* bprof copies the table from outside while this thread changes it, with no
+ * lock between them. So an entry never moves: a removal leaves a tombstone
+ * in its slot (backward-shift deletion would move later entries, and a copy
+ * made during the move could miss one), and a table is rebuilt into a new
+ * mapping, published with one aligned store, before the old one is unmapped.
+ * A copy of either table, however torn, then holds every block that stayed
+ * live while it was made; at worst it still holds a block freed meanwhile,
+ * which the next copy drops. */
 
 static inline uint64_t hash_ptr(uintptr_t p)
 {
@@ -247,37 +254,65 @@ static inline uint64_t hash_ptr(uintptr_t p)
 
 static inline uint32_t filter_slot(uint64_t h) { return (uint32_t)(h >> 50) & (FILTER_SIZE - 1); }
 
-/* Returns 0 if p was already there. */
+/* Returns 0 if p was already there. The first tombstone on the way takes p. */
 static int set_put(uintptr_t *tab, uint64_t mask, uintptr_t p)
 {
 	uint64_t i = (hash_ptr(p) >> 20) & mask;
+	uintptr_t *tomb = 0;
 	while (tab[i]) {
 		if (tab[i] == p)
 			return 0;
+		if (tab[i] == TOMB && !tomb)
+			tomb = &tab[i];
 		i = (i + 1) & mask;
 	}
-	tab[i] = p;
+	if (tomb) {
+		*tomb = p;
+		tombs--;
+	} else {
+		tab[i] = p;
+	}
 	return 1;
 }
 
-/* Grow (or create) the table so that one more pointer keeps it at most half
- * full. Returns 0 when no memory could be had. */
+static unsigned log2u(uint64_t n)
+{
+	unsigned k = 0;
+	while (n >>= 1)
+		k++;
+	return k;
+}
+
+/* Make room for one more pointer: live entries and tombstones together fill
+ * at most half the table, so every probe ends at an empty slot. A rebuild
+ * drops the tombstones and leaves the table at most a quarter full. Returns
+ * 0 when no memory could be had. */
 static int set_reserve(void)
 {
 	uint64_t slots = set ? set_mask + 1 : 0;
-	if (set && (ctl.live + 1) * 2 <= slots)
+	if (set && (ctl.live + tombs + 1) * 2 <= slots)
 		return 1;
-	uint64_t n = slots ? slots * 2 : SET_MIN;
+	uint64_t n = slots ? slots : SET_MIN;
+	while ((ctl.live + 1) * 4 > n)
+		n *= 2;
 	uintptr_t *tab = map_zeroed(n * sizeof(uintptr_t));
 	if (!tab)
 		return 0;
 	for (uint64_t i = 0; i < slots; i++)
-		if (set[i])
+		if (set[i] > TOMB)
 			set_put(tab, n - 1, set[i]);
-	if (set)
-		unmap(set, slots * sizeof(uintptr_t));
+	uintptr_t *old = set;
 	set = tab;
 	set_mask = n - 1;
+	tombs = 0;
+	/* Published before the old table goes: a copy of the old one made
+	 * until then is still whole. Mappings are page-aligned, so the low
+	 * bits carry log2 of the slots, and one store says both. */
+	__asm__ volatile("" ::: "memory");
+	ctl.set = (uintptr_t)tab | log2u(n);
+	__asm__ volatile("" ::: "memory");
+	if (old)
+		unmap(old, slots * sizeof(uintptr_t));
 	return 1;
 }
 
@@ -304,17 +339,8 @@ static NOINLINE int untrack(uintptr_t p)
 			return 0;
 		i = (i + 1) & mask;
 	}
-	/* backward-shift deletion: move later members of the run into the hole */
-	uint64_t hole = i;
-	for (uint64_t j = (i + 1) & mask; set[j]; j = (j + 1) & mask) {
-		uint64_t home = (hash_ptr(set[j]) >> 20) & mask;
-		/* set[j] may move to the hole if its home is not in (hole, j] */
-		if (((j - home) & mask) >= ((j - hole) & mask)) {
-			set[hole] = set[j];
-			hole = j;
-		}
-	}
-	set[hole] = 0;
+	set[i] = TOMB;
+	tombs++;
 	uint8_t *c = &filter[filter_slot(h)];
 	if (*c != 255) /* a saturated bucket stays "maybe" for good */
 		(*c)--;
@@ -353,48 +379,92 @@ static NOINLINE void sample(void *p, uint64_t size)
 	bprof_alloc_probe(p, size, weight, flags);
 }
 
-static inline void account(void *p, uint64_t size)
+/* Counts size bytes towards the next sample point; true once it is reached.
+ * The count runs whether sampling is on or not, so the fast path has no
+ * other test; a point reached while sampling is off is drawn again. */
+static inline int due(uint64_t size)
 {
-	if (ctl.enabled && p && UNLIKELY((countdown -= (int64_t)size) <= 0))
+	return UNLIKELY((countdown -= (int64_t)size) <= 0);
+}
+
+/* p, the new block of size bytes, reached the sample point. A failed
+ * allocation leaves the point reached, for the next one to take. */
+static NOINLINE void reached(void *p, uint64_t size)
+{
+	if (!ctl.enabled) {
+		countdown = draw(ctl.mean ? ctl.mean : DEFAULT_MEAN);
+		return;
+	}
+	if (p)
 		sample(p, size);
 }
 
 static NOINLINE void forget(void *p)
 {
-	if (untrack((uintptr_t)p)) {
+	if (untrack((uintptr_t)p))
 		ctl.freed++;
-		bprof_free_probe(p);
-	}
+}
+
+/* Every hook ends in a tail call to the previous allocator on its fast path:
+ * a hook that waits for the block to come back pays a stack frame on every
+ * allocation, which measured ~2 % of an allocation-heavy workload here, four
+ * times the cost of the pass-through alone. So the count comes first, and
+ * only an allocation that reaches the sample point waits for its block. */
+
+static NOINLINE void *malloc_sampled(struct domain *d, size_t size)
+{
+	void *p = d->prev.malloc(d->prev.ctx, size);
+	reached(p, size);
+	return p;
 }
 
 static void *hook_malloc(void *ctx, size_t size)
 {
 	struct domain *d = ctx;
-	void *p = d->prev.malloc(d->prev.ctx, size);
-	account(p, size);
+	if (due(size))
+		return malloc_sampled(d, size);
+	return d->prev.malloc(d->prev.ctx, size);
+}
+
+static NOINLINE void *calloc_sampled(struct domain *d, size_t nelem, size_t elsize, uint64_t size)
+{
+	void *p = d->prev.calloc(d->prev.ctx, nelem, elsize);
+	reached(p, size);
 	return p;
 }
 
 static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
 {
 	struct domain *d = ctx;
-	void *p = d->prev.calloc(d->prev.ctx, nelem, elsize);
-	account(p, (uint64_t)nelem * elsize); /* no overflow: p is NULL then */
-	return p;
+	uint64_t size;
+	if (__builtin_mul_overflow(nelem, elsize, &size))
+		size = 0; /* the allocation fails: nothing to count */
+	if (due(size))
+		return calloc_sampled(d, nelem, elsize, size);
+	return d->prev.calloc(d->prev.ctx, nelem, elsize);
 }
 
 /* A realloc is the free of the old block and the allocation of the new one,
  * at its full size, as in tcmalloc and Go. */
-static void *hook_realloc(void *ctx, void *ptr, size_t size)
+static NOINLINE void *realloc_slow(struct domain *d, void *ptr, size_t size, int sample_due)
 {
-	struct domain *d = ctx;
 	void *p = d->prev.realloc(d->prev.ctx, ptr, size);
 	if (p || size == 0) {
 		if (ptr && maybe_tracked((uintptr_t)ptr))
 			forget(ptr);
-		account(p, size);
+		if (sample_due)
+			reached(p, size);
 	}
 	return p;
+}
+
+static void *hook_realloc(void *ctx, void *ptr, size_t size)
+{
+	struct domain *d = ctx;
+	int sample_due = due(size);
+	if (UNLIKELY(sample_due || maybe_tracked((uintptr_t)ptr)))
+		return realloc_slow(d, ptr, size, sample_due);
+	return d->prev.realloc(d->prev.ctx, ptr, size);
 }
 
 static void hook_free(void *ctx, void *ptr)
@@ -452,8 +522,7 @@ EXPORT void bprof_alloc_enable(uint64_t mean)
 }
 
 /* Stop sampling: allocations pass through. Frees of pointers sampled before
- * are still reported until they are all gone, so a later start sees a
- * consistent set. */
+ * still leave the set, so a later start sees a consistent one. */
 EXPORT void bprof_alloc_disable(void)
 {
 	ctl.enabled = 0;

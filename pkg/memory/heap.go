@@ -22,26 +22,24 @@ type Site struct {
 
 type block struct {
 	site    *Site
+	seq     uint64  // Alloc's count when it added the block
 	bytes   float64 // estimate of the live bytes this sampled block stands for
 	objects float64
-}
-
-type blockKey struct {
-	pid  int
-	addr uint64
 }
 
 // Heap keeps the sampled blocks that are still live, by process and
 // address, with their allocation sites. It is not safe for concurrent use.
 type Heap struct {
-	blocks map[blockKey]block
+	blocks map[int]map[uint64]block // by pid, then address
+	n      int                      // blocks in all
+	seq    uint64                   // Allocs so far
 	sites  map[string]*Site
 	key    strings.Builder
 }
 
 // NewHeap returns an empty Heap.
 func NewHeap() *Heap {
-	return &Heap{blocks: map[blockKey]block{}, sites: map[string]*Site{}}
+	return &Heap{blocks: map[int]map[uint64]block{}, sites: map[string]*Site{}}
 }
 
 // Weight turns a sampled allocation of size bytes that the sampler weighted
@@ -58,29 +56,44 @@ func Weight(size, weight uint64) (objects float64) {
 // with labels, standing for bytes and objects. frames is copied when the
 // site is new.
 func (h *Heap) Alloc(pid int, addr uint64, frames []symbolize.Frame, l export.Labels, bytes, objects float64) {
-	k := blockKey{pid, addr}
-	if old, ok := h.blocks[k]; ok {
-		// Its free was lost (a full ring buffer): the new block replaces it.
+	blocks := h.blocks[pid]
+	if blocks == nil {
+		blocks = map[uint64]block{}
+		h.blocks[pid] = blocks
+	}
+	if old, ok := blocks[addr]; ok {
+		// Freed since the last Retain: the new block replaces it.
 		h.release(old)
+		h.n--
 	}
 	site := h.site(frames, l)
 	site.blocks++
 	site.bytes += bytes
 	site.objects += objects
-	h.blocks[k] = block{site: site, bytes: bytes, objects: objects}
+	h.seq++
+	blocks[addr] = block{site: site, seq: h.seq, bytes: bytes, objects: objects}
+	h.n++
 }
 
-// Free forgets the block of pid at addr; an address not sampled (or sampled
-// before bprof looked) is ignored.
-func (h *Heap) Free(pid int, addr uint64) bool {
-	k := blockKey{pid, addr}
-	b, ok := h.blocks[k]
-	if !ok {
-		return false
+// Seq counts the blocks added so far: Retain leaves the blocks added after
+// a given count alone.
+func (h *Heap) Seq() uint64 { return h.seq }
+
+// Retain keeps pid's blocks whose addresses are in live, the set its
+// allocation sampler still tracks, and forgets the others, which were freed.
+// Only blocks added up to Seq() == upTo are judged: live was copied when
+// those had arrived, and a block that arrived later may be missing from it
+// only because it is newer. It returns how many it forgot.
+func (h *Heap) Retain(pid int, live map[uint64]struct{}, upTo uint64) (freed int) {
+	for addr, b := range h.blocks[pid] {
+		if _, ok := live[addr]; !ok && b.seq <= upTo {
+			delete(h.blocks[pid], addr)
+			h.release(b)
+			h.n--
+			freed++
+		}
 	}
-	delete(h.blocks, k)
-	h.release(b)
-	return true
+	return freed
 }
 
 func (h *Heap) release(b block) {
@@ -95,16 +108,15 @@ func (h *Heap) release(b block) {
 
 // Forget drops every block of pid (it exited, or is no longer profiled).
 func (h *Heap) Forget(pid int) {
-	for k, b := range h.blocks {
-		if k.pid == pid {
-			delete(h.blocks, k)
-			h.release(b)
-		}
+	for _, b := range h.blocks[pid] {
+		h.release(b)
+		h.n--
 	}
+	delete(h.blocks, pid)
 }
 
 // Len is the number of live sampled blocks.
-func (h *Heap) Len() int { return len(h.blocks) }
+func (h *Heap) Len() int { return h.n }
 
 // Each calls f for every site with live blocks, with the bytes and objects
 // live there, rounded. skip leaves out the sites of some processes.

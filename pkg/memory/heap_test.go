@@ -19,8 +19,9 @@ func frames(names ...string) []symbolize.Frame {
 	return fs
 }
 
-// TestHeap: blocks are kept per site until freed; sites with nothing live
-// go; a block whose free was lost is replaced; Forget drops a process.
+// TestHeap: blocks are kept per site until the sampler's set says they
+// were freed; sites with nothing live go; a block at an address sampled
+// again replaces the old one; Forget drops a process.
 func TestHeap(t *testing.T) {
 	h := NewHeap()
 	l := export.Labels{PID: 1, TID: 1}
@@ -28,8 +29,16 @@ func TestHeap(t *testing.T) {
 	h.Alloc(1, 0x2000, frames("hold", "<module>"), l, 500, 5)
 	h.Alloc(1, 0x3000, frames("churn", "<module>"), l, 200, 2)
 	h.Alloc(2, 0x1000, frames("hold", "<module>"), export.Labels{PID: 2, TID: 2}, 7, 1)
-	if !h.Free(1, 0x3000) || h.Free(1, 0x3000) || h.Free(1, 0x9999) {
-		t.Error("Free: want true for a live block only")
+	// The sampler's set no longer has 0x3000 (freed); 0x9999 was never
+	// sampled here; pid 2 is not touched.
+	live := map[uint64]struct{}{0x1000: {}, 0x2000: {}, 0x9999: {}}
+	upTo := h.Seq()
+	h.Alloc(1, 0x4000, frames("late", "<module>"), l, 1, 1) // arrived after the copy
+	if n := h.Retain(1, live, upTo); n != 1 || h.Len() != 4 {
+		t.Errorf("Retain: forgot %d, %d left; want 1, 4", n, h.Len())
+	}
+	if n := h.Retain(1, live, h.Seq()); n != 1 || h.Len() != 3 {
+		t.Errorf("Retain with the late block judged: forgot %d, %d left; want 1, 3", n, h.Len())
 	}
 	sum := func(skip func(int) bool) map[string]int64 {
 		m := map[string]int64{}
@@ -45,7 +54,7 @@ func TestHeap(t *testing.T) {
 	if got := sum(func(pid int) bool { return pid == 2 }); len(got) != 1 {
 		t.Errorf("skip pid 2: %v", got)
 	}
-	// A lost free: the address comes back as a new block.
+	// Freed and sampled again before a Retain: the new block replaces it.
 	h.Alloc(1, 0x1000, frames("churn", "<module>"), l, 300, 3)
 	if got := sum(nil); got["hold/1"] != 500 || got["churn/1"] != 300 {
 		t.Errorf("after a reused address: %v", got)

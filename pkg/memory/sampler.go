@@ -16,10 +16,11 @@ import (
 const (
 	ctlSymbol  = "bprof_alloc_ctl"
 	ctlMagic   = 0x53415042
-	ctlABI     = 1
-	ctlSize    = 56
+	ctlABI     = 2
+	ctlSize    = 64
 	offEnabled = 8
 	offMean    = 16
+	offSet     = 56
 )
 
 // Ctl is a snapshot of a sampler's control block.
@@ -28,7 +29,7 @@ type Ctl struct {
 	Domains   uint32 // bit per hooked allocator domain: 1<<1 mem, 1<<2 object
 	Mean      uint64 // mean bytes between samples
 	Sampled   uint64 // allocations sampled since the library was loaded
-	Freed     uint64 // frees of tracked blocks reported
+	Freed     uint64 // frees of tracked blocks
 	Live      uint64 // tracked blocks now
 	Untracked uint64 // sampled blocks the library could not track (no memory)
 }
@@ -161,6 +162,10 @@ func (s *Sampler) Read() (Ctl, error) {
 	if _, err := s.mem.ReadAt(b[:], int64(s.ctl)); err != nil {
 		return Ctl{}, fmt.Errorf("read allocation sampler of %d: %w", s.PID, err)
 	}
+	return decodeCtl(b[:]), nil
+}
+
+func decodeCtl(b []byte) Ctl {
 	le := binary.LittleEndian
 	return Ctl{
 		Enabled:   le.Uint32(b[8:]) != 0,
@@ -170,7 +175,78 @@ func (s *Sampler) Read() (Ctl, error) {
 		Freed:     le.Uint64(b[32:]),
 		Live:      le.Uint64(b[40:]),
 		Untracked: le.Uint64(b[48:]),
-	}, nil
+	}
+}
+
+// LiveBlocks returns the addresses of the sampled blocks the library still
+// tracks: those sampled (with the tracked flag) and not freed since. The
+// target changes its table while this copies it, without a lock: entries
+// never move (a removed one leaves a tombstone) and a rebuilt table is
+// published before the old one is unmapped, so a copy holds every block
+// live throughout it (and perhaps some freed meanwhile). It is taken again
+// only if the table was replaced under it.
+func (s *Sampler) LiveBlocks() (map[uint64]struct{}, error) {
+	var table []byte
+	var word [8]byte
+	for try := 0; try < 10; try++ {
+		if _, err := s.mem.ReadAt(word[:], int64(s.ctl+offSet)); err != nil {
+			return nil, fmt.Errorf("read live blocks of %d: %w", s.PID, err)
+		}
+		set := binary.LittleEndian.Uint64(word[:])
+		if set == 0 {
+			return map[uint64]struct{}{}, nil
+		}
+		addr, slots, err := decodeSet(set)
+		if err != nil {
+			return nil, fmt.Errorf("read live blocks of %d: %w", s.PID, err)
+		}
+		table = growTo(table, int(slots)*8)
+		_, rerr := s.mem.ReadAt(table, int64(addr))
+		if _, err := s.mem.ReadAt(word[:], int64(s.ctl+offSet)); err != nil {
+			return nil, fmt.Errorf("read live blocks of %d: %w", s.PID, err)
+		}
+		if binary.LittleEndian.Uint64(word[:]) != set {
+			continue // rebuilt meanwhile; the old table may be gone
+		}
+		if rerr != nil {
+			return nil, fmt.Errorf("read live blocks of %d at %#x: %w", s.PID, addr, rerr)
+		}
+		return liveAddrs(table), nil
+	}
+	return nil, fmt.Errorf("read live blocks of %d: the table was rebuilt under 10 reads", s.PID)
+}
+
+// decodeSet splits the control block's set word: a page-aligned address
+// ORed with log2 of the slots.
+func decodeSet(set uint64) (addr, slots uint64, err error) {
+	addr, shift := set&^0xfff, set&0xfff
+	if addr == 0 || shift > maxSetShift || shift < 1 {
+		return 0, 0, fmt.Errorf("implausible live set %#x", set)
+	}
+	return addr, 1 << shift, nil
+}
+
+// maxSetShift bounds the table LiveBlocks copies: 2^24 slots (128 MiB) hold
+// 4M live sampled blocks, 2 TiB of heap at the default rate.
+const maxSetShift = 24
+
+func growTo(b []byte, n int) []byte {
+	if cap(b) < n {
+		return make([]byte, n)
+	}
+	return b[:n]
+}
+
+// liveAddrs decodes a copy of the library's table: slots hold an address,
+// 0 (empty) or 1 (removed).
+func liveAddrs(table []byte) map[uint64]struct{} {
+	live := map[uint64]struct{}{}
+	for i := 0; i+8 <= len(table); i += 8 {
+		if a := binary.LittleEndian.Uint64(table[i:]); a > 1 {
+			live[a] = struct{}{}
+		}
+	}
+	return live
 }
 
 // Enable starts sampling, one allocation every mean bytes on average.
@@ -188,7 +264,7 @@ func (s *Sampler) Enable(mean uint64) error {
 }
 
 // Disable stops sampling: the target's allocations pass through the hooks
-// untouched (frees of blocks sampled before are still reported).
+// untouched (frees of blocks sampled before still leave the live set).
 func (s *Sampler) Disable() error {
 	if _, err := s.mem.WriteAt(make([]byte, 4), int64(s.ctl+offEnabled)); err != nil {
 		return fmt.Errorf("disable allocation sampler of %d: %w", s.PID, err)

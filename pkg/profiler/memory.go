@@ -14,10 +14,11 @@ import (
 )
 
 // Memory profiles (docs/ARCHITECTURE.md): an allocation sampler inside each
-// target calls a probe on sampled allocations and on the frees of sampled
-// blocks; the sampler's uprobes send them here. A KindAlloc adds its weight
-// to alloc_* at its stack and, if the library tracks the block, enters the
-// live heap; a KindFree takes the block out. Cut adds the live heap as
+// target calls a probe on sampled allocations; the sampler's uprobe sends
+// them here. A KindAlloc adds its weight to alloc_* at its stack and, if the
+// library tracks the block, enters the live heap. The library keeps the
+// sampled blocks not yet freed in a set; Cut copies each target's set and
+// forgets the blocks missing from it (syncHeap), then adds the live heap as
 // inuse_*: what the sampled blocks still live at that moment stand for.
 
 // memTarget is the allocation sampler of one target.
@@ -30,7 +31,7 @@ type memTarget struct {
 // MemoryCounts are what a Session's memory profiles have seen.
 type MemoryCounts struct {
 	Allocs    int64  // sampled allocations added to profiles
-	Frees     int64  // frees of sampled blocks that matched a live one
+	Frees     uint64 // frees of sampled blocks in the targets while this session had them on
 	Sampled   uint64 // allocations the targets' samplers sampled while this session had them on
 	Dropped   uint64 // of those, never seen here (ring buffer full, target gone)
 	Live      int    // sampled blocks live now
@@ -160,6 +161,11 @@ func (s *Session) detachMemory(pid int) {
 	}
 	if process.Exists(pid) {
 		t.smp.Disable()
+		// Its blocks are in the next Cut for the last time: as they are now.
+		s.mu.Lock()
+		upTo := s.heap.Seq()
+		s.mu.Unlock()
+		s.retainLive(t, upTo)
 	}
 	// Its counters stay in MemoryCounts.
 	final := t.last
@@ -168,6 +174,7 @@ func (s *Session) detachMemory(pid int) {
 	}
 	s.mu.Lock()
 	s.memGone.Sampled += final.Sampled - t.base.Sampled
+	s.memGone.Frees += final.Freed - t.base.Freed
 	s.memGone.Untracked += final.Untracked - t.base.Untracked
 	s.mu.Unlock()
 	t.smp.Close()
@@ -179,7 +186,7 @@ func (s *Session) detachMemory(pid int) {
 func (s *Session) MemoryCounts() MemoryCounts {
 	s.mu.Lock()
 	c := s.memCounts
-	c.Sampled, c.Untracked = s.memGone.Sampled, s.memGone.Untracked
+	c.Sampled, c.Frees, c.Untracked = s.memGone.Sampled, s.memGone.Frees, s.memGone.Untracked
 	if s.heap != nil {
 		c.Live = s.heap.Len()
 	}
@@ -197,6 +204,7 @@ func (s *Session) MemoryCounts() MemoryCounts {
 		t.last = ctl
 		s.mu.Unlock()
 		c.Sampled += ctl.Sampled - t.base.Sampled
+		c.Frees += ctl.Freed - t.base.Freed
 		c.Untracked += ctl.Untracked - t.base.Untracked
 	}
 	// A target that exited took its last counts with it: what it sampled
@@ -238,11 +246,41 @@ func (s *Session) addAlloc(smp *sampler.Sample, frames []symbolize.Frame) {
 	}
 }
 
-// addFree takes a freed block out of the live heap. Called with s.mu held.
-func (s *Session) addFree(smp *sampler.Sample) {
-	if s.heap.Free(smp.PID, smp.Addr) {
-		s.memCounts.Frees++
+// syncHeap forgets the sampled blocks that the targets' samplers no longer
+// track: they were freed. Cut calls it once the ring buffer is drained, so
+// the heap has every sampled allocation made before the sets are copied;
+// blocks that arrive while they are copied are left for the next time.
+func (s *Session) syncHeap() {
+	s.mu.Lock()
+	if s.heap == nil {
+		s.mu.Unlock()
+		return
 	}
+	upTo := s.heap.Seq()
+	ts := make([]*memTarget, 0, len(s.mem))
+	for _, t := range s.mem {
+		ts = append(ts, t)
+	}
+	s.mu.Unlock()
+	for _, t := range ts {
+		s.retainLive(t, upTo)
+	}
+}
+
+// retainLive forgets t's blocks up to Seq() == upTo that are gone from its
+// sampler's live set. A target that cannot be read any more (it exited)
+// keeps what it had: its blocks go with it at the Cut.
+func (s *Session) retainLive(t *memTarget, upTo uint64) {
+	live, err := t.smp.LiveBlocks()
+	if err != nil {
+		if process.Exists(t.smp.PID) {
+			s.opts.Warn(fmt.Sprintf("process %d: inuse_* keeps the blocks of the last read: %v", t.smp.PID, err))
+		}
+		return
+	}
+	s.mu.Lock()
+	s.heap.Retain(t.smp.PID, live, upTo)
+	s.mu.Unlock()
 }
 
 // addInuse adds the live heap to the builder about to be cut. Blocks of
@@ -287,3 +325,7 @@ func (s *Session) trimSampler(smp *sampler.Sample) {
 	}
 	smp.User = smp.User[i:]
 }
+
+// heapSyncTicks is how many 200 ms watch ticks pass between two copies of
+// the targets' live sets outside a Cut: a second.
+const heapSyncTicks = 5

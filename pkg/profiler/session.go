@@ -77,7 +77,7 @@ type Session struct {
 	mem        map[int]*memTarget // targets with memory profiles on, by PID
 	heap       *memory.Heap       // their sampled blocks still live; nil without Options.Memory
 	memCounts  MemoryCounts
-	memGone    MemoryCounts // Sampled and Untracked of the samplers detached
+	memGone    MemoryCounts // Sampled, Frees and Untracked of the samplers detached
 	memRemoved map[int]bool // detached since the last Cut: their blocks go after it
 
 	flushMu  sync.Mutex    // one flush at a time: Cut's or the end of Run's
@@ -379,14 +379,6 @@ func (s *Session) handle(smp *sampler.Sample) {
 		s.addAlloc(smp, frames)
 		s.mu.Unlock()
 		return
-	case sampler.KindFree:
-		if s.heap == nil {
-			return
-		}
-		s.mu.Lock()
-		s.addFree(smp)
-		s.mu.Unlock()
-		return
 	default:
 		return
 	}
@@ -469,7 +461,7 @@ func (s *Session) nativeFrames(smp *sampler.Sample, dst []symbolize.Frame, buf *
 func (s *Session) watchTargets(ctx context.Context, cancel func()) {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-ctx.Done():
 			return
@@ -478,6 +470,11 @@ func (s *Session) watchTargets(ctx context.Context, cancel func()) {
 		s.retryNames()
 		s.readLateStacks()
 		s.refreshMemory()
+		if tick%heapSyncTicks == 0 {
+			// Freed blocks leave the heap between Cuts too, or it would
+			// hold every sampled block of a long period.
+			s.syncHeap()
+		}
 		s.mu.Lock()
 		alive := 0
 		for _, tg := range s.targets {
@@ -512,6 +509,7 @@ func (s *Session) Cut() (p *profile.Profile, start, end time.Time) {
 		}
 	}
 	s.flushMu.Unlock()
+	s.syncHeap()
 	s.mu.Lock()
 	end = s.stopped
 	s.stopped = time.Time{}

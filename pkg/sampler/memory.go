@@ -8,11 +8,9 @@ import (
 	"github.com/cilium/ebpf/link"
 )
 
-// Symbols of the allocation sampler's probe functions (native/allocsampler).
-const (
-	AllocProbeSymbol = "bprof_alloc_probe"
-	FreeProbeSymbol  = "bprof_free_probe"
-)
+// AllocProbeSymbol is the allocation sampler's probe function
+// (native/allocsampler): it is called with each sampled allocation.
+const AllocProbeSymbol = "bprof_alloc_probe"
 
 // load loads the programs the configuration needs and every map. The memory
 // programs are left out unless asked for: each program costs verifier time
@@ -36,7 +34,7 @@ func (s *Sampler) load(spec *ebpf.CollectionSpec) error {
 	return nil
 }
 
-// AttachAllocProbes attaches the memory programs to the probe functions of
+// AttachAllocProbes attaches the memory program to the probe function of
 // the allocation sampler that process pid has loaded from library, a path
 // this process can open that names the same file (/proc/PID/root/... works
 // across mount namespaces). Only pid's hits are seen.
@@ -53,19 +51,14 @@ func (s *Sampler) AttachAllocProbes(pid int, library string) error {
 	if err != nil {
 		return privilegeError(fmt.Errorf("attach uprobe to %s in process %d: %w", AllocProbeSymbol, pid, err))
 	}
-	free, err := ex.Uprobe(FreeProbeSymbol, s.objs.BprofFree, opts)
-	if err != nil {
-		alloc.Close()
-		return privilegeError(fmt.Errorf("attach uprobe to %s in process %d: %w", FreeProbeSymbol, pid, err))
-	}
 	s.memMu.Lock()
 	old := s.mem[pid]
-	s.mem[pid] = []link.Link{alloc, free}
+	s.mem[pid] = []link.Link{alloc}
 	s.memMu.Unlock()
 	return closeLinks(old)
 }
 
-// DetachAllocProbes detaches the memory programs from pid's sampler.
+// DetachAllocProbes detaches the memory program from pid's sampler.
 func (s *Sampler) DetachAllocProbes(pid int) error {
 	s.memMu.Lock()
 	old := s.mem[pid]

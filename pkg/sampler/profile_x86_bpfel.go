@@ -205,7 +205,6 @@ const (
 	profileMapWalkMemo       = "walk_memo"
 	profileProgBprofAlloc    = "bprof_alloc"
 	profileProgBprofCpu      = "bprof_cpu"
-	profileProgBprofFree     = "bprof_free"
 	profileProgBprofSwitch   = "bprof_switch"
 	profileVarCaptureEveryNs = "capture_every_ns"
 )
@@ -254,7 +253,6 @@ type profileSpecs struct {
 type profileProgramSpecs struct {
 	BprofAlloc  *ebpf.ProgramSpec `ebpf:"bprof_alloc"`
 	BprofCpu    *ebpf.ProgramSpec `ebpf:"bprof_cpu"`
-	BprofFree   *ebpf.ProgramSpec `ebpf:"bprof_free"`
 	BprofSwitch *ebpf.ProgramSpec `ebpf:"bprof_switch"`
 }
 
@@ -362,7 +360,6 @@ type profileVariables struct {
 type profilePrograms struct {
 	BprofAlloc  *ebpf.Program `ebpf:"bprof_alloc"`
 	BprofCpu    *ebpf.Program `ebpf:"bprof_cpu"`
-	BprofFree   *ebpf.Program `ebpf:"bprof_free"`
 	BprofSwitch *ebpf.Program `ebpf:"bprof_switch"`
 }
 
@@ -370,7 +367,6 @@ func (p *profilePrograms) Close() error {
 	return _ProfileClose(
 		p.BprofAlloc,
 		p.BprofCpu,
-		p.BprofFree,
 		p.BprofSwitch,
 	)
 }

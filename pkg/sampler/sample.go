@@ -17,11 +17,11 @@ const (
 	KindNeedThreads Kind = 3 // a Python target ran a thread whose state is unknown
 	KindNeedMaps    Kind = 4 // a target ran code outside every mapping the sampler knows of it
 	KindAlloc       Kind = 5 // a sampled allocation: Addr, Size, Value (its weight in bytes), user and Python stacks
-	KindFree        Kind = 6 // the free of a sampled allocation: Addr only
 )
 
 // AllocTracked is set in State of a KindAlloc sample whose block the
-// allocation sampler tracks: a KindFree will come when it is freed.
+// allocation sampler tracks: its address stays in the sampler's live set
+// (memory.Sampler.LiveBlocks) until it is freed.
 const AllocTracked = 1
 
 // Flags carry what the BPF program could not do for a sample.
@@ -55,7 +55,7 @@ type Sample struct {
 	TID    int
 	CPU    int
 	State  uint32 // KindOffCPU: 0 sleep, 1 runqueue; KindAlloc: AllocTracked or 0
-	Addr   uint64 // KindAlloc, KindFree: the block's address
+	Addr   uint64 // KindAlloc: the block's address
 	Size   uint64 // KindAlloc: the block's size in bytes
 	Flags  Flags
 	Comm   string

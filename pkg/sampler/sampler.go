@@ -29,8 +29,8 @@ type Config struct {
 	// UnwindRows is how many unwind-table rows (8 bytes each, kernel memory)
 	// all loaded files may use together; 0 means DefaultUnwindRows.
 	UnwindRows int
-	// Memory loads the uprobe programs of memory profiles (KindAlloc,
-	// KindFree); AttachAllocProbes attaches them to a target's sampler.
+	// Memory loads the uprobe program of memory profiles (KindAlloc);
+	// AttachAllocProbes attaches it to a target's sampler.
 	Memory bool
 }
 

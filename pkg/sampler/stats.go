@@ -29,7 +29,6 @@ type Stats struct {
 	MapsRefreshes     uint64 // requests to user space to re-read a target's mappings
 	SwitchUnseen      uint64 // switches of target threads the tracepoint never showed (found and split by run time)
 	Allocs            uint64 // sampled allocations seen (memory profiles)
-	Frees             uint64 // frees of sampled allocations seen
 	MemLost           uint64 // of those, not delivered: ring buffer full (also in RingFull) or scratch busy
 	ScratchBusy       uint64 // samples not taken: a preempted memory program held the CPU's scratch
 }
@@ -45,7 +44,7 @@ func (s *Sampler) Stats() (Stats, error) {
 		&st.PyReadErrors, &st.PyTruncated, &st.PyUnknownThreads, &st.ThreadRefreshes,
 		&st.OffCPULost, &st.Switches, &st.OffCPUNoSlot, &st.WaitCached, &st.WaitCaptured, &st.WaitUncaptured,
 		&st.UnwindNoTable, &st.UnwindNoMapping, &st.UnwindUnsupported, &st.UnwindTruncated, &st.MapsRefreshes, &st.SwitchUnseen,
-		&st.Allocs, &st.Frees, &st.MemLost, &st.ScratchBusy,
+		&st.Allocs, &st.MemLost, &st.ScratchBusy,
 	}
 	if int(s.objs.Stats.MaxEntries()) != len(fields) {
 		return st, fmt.Errorf("read stats: BPF has %d counters, Go knows %d", s.objs.Stats.MaxEntries(), len(fields))
@@ -69,7 +68,7 @@ func (s *Sampler) ProgramStats() (map[string]*ebpf.ProgramStats, error) {
 	out := map[string]*ebpf.ProgramStats{}
 	progs := map[string]*ebpf.Program{"bprof_cpu": s.objs.BprofCpu, "bprof_switch": s.objs.BprofSwitch}
 	if s.objs.BprofAlloc != nil {
-		progs["bprof_alloc"], progs["bprof_free"] = s.objs.BprofAlloc, s.objs.BprofFree
+		progs["bprof_alloc"] = s.objs.BprofAlloc
 	}
 	for name, p := range progs {
 		st, err := p.Stats()

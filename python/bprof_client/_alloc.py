@@ -2,8 +2,9 @@
 
 The sampler is a small shared library the bprof agent hands over (its path
 is in the agent's answer to "start"): it wraps CPython's object and mem
-allocators and calls a probe function for a sampled allocation and for the
-free of a sampled block, where the agent's uprobes take the stacks. Loading
+allocators and calls a probe function for a sampled allocation, where the
+agent's uprobe takes the stacks, and keeps the sampled blocks not yet freed
+in a set the agent reads for the live heap. Loading
 it hooks the allocators with sampling off; the agent turns sampling on once
 its probes are attached. stop() turns it off again: the hooks stay (someone
 may have chained after them) and pass allocations through.
