@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
 
 	"github.com/spf13/pflag"
@@ -53,6 +54,11 @@ func mainWith(args []string, stdout, stderr io.Writer) int {
 		if c.name != args[0] {
 			continue
 		}
+		if asksHelp(args[1:]) {
+			// Help is the answer asked for: on standard output, so that
+			// `bprof record --help | less` works.
+			stderr = stdout
+		}
 		err := c.run(args[1:], stdout, stderr)
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
@@ -73,6 +79,20 @@ func mainWith(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "bprof: unknown command %q; run 'bprof --help' for the list\n", args[0])
 	return 2
+}
+
+// asksHelp reports whether a command's arguments ask for its help (before
+// any "--", after which they are the command's to run).
+func asksHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "--help":
+			return true
+		}
+	}
+	return false
 }
 
 func usage(w io.Writer) {
@@ -115,10 +135,14 @@ func parseFlags(fs *pflag.FlagSet, args []string) error {
 		if errors.Is(err, pflag.ErrHelp) {
 			return err
 		}
-		return usageError{err}
+		// pflag's slice flags pass on strconv's words ("strconv.Atoi:
+		// parsing "abc": invalid syntax"); say it as its plain flags do.
+		return usageError{errors.New(strconvWords.ReplaceAllString(err.Error(), "must be an integer"))}
 	}
 	return nil
 }
+
+var strconvWords = regexp.MustCompile(`strconv\.\w+: parsing "[^"]*": (invalid syntax|value out of range)`)
 
 func runVersion(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("version", "version\n\nExample:\n  bprof version", stderr)

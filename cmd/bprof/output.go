@@ -34,7 +34,7 @@ func outputFor(path, format string) (output, error) {
 	case format != "":
 		f, err := flamegraph.ParseFormat(format)
 		if err != nil {
-			return output{}, usageError{fmt.Errorf("--format: %w (or pprof)", err)}
+			return output{}, usageError{fmt.Errorf("--format: unknown format %q (want pprof, svg, html, folded or speedscope)", format)}
 		}
 		return output{path: path, format: f}, nil
 	}

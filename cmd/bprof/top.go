@@ -108,9 +108,12 @@ func runTop(args []string, stdout, stderr io.Writer) error {
 			cancel()
 			return <-done
 		case err := <-done:
-			// The target exited: show what came last, then say why we stop.
-			v.update(sess, time.Since(began))
-			scr.draw(&v, warnings.last(2))
+			// The target exited: show what came last, if anything did
+			// (an empty last interval would replace the last table with
+			// zeros), then say why we stop.
+			if v.update(sess, time.Since(began), true) {
+				scr.draw(&v, warnings.last(2))
+			}
 			if scr.tty {
 				scr.stop()
 			}
@@ -126,7 +129,7 @@ func runTop(args []string, stdout, stderr io.Writer) error {
 		case <-tick.C:
 			tick.Reset(every)
 		}
-		v.update(sess, time.Since(began))
+		v.update(sess, time.Since(began), false)
 		scr.draw(&v, warnings.last(2))
 		if n++; *iterations > 0 && n >= *iterations {
 			cancel()
@@ -175,15 +178,20 @@ type topView struct {
 	keys       bool // keys are read (a terminal): the header names them
 }
 
-// update cuts the session's profile and adds it to the table.
-func (v *topView) update(sess *profiler.Session, elapsed time.Duration) {
+// update cuts the session's profile and adds it to the table. The last
+// interval, cut when the target exited, is left out if it has no samples;
+// update reports whether it added one.
+func (v *topView) update(sess *profiler.Session, elapsed time.Duration, last bool) bool {
 	p, start, end := sess.Cut()
-	v.elapsed = elapsed
 	in, err := top.Summarize(p, top.Options{SampleType: v.sampleType, TID: v.tid})
 	if err != nil {
 		v.err = err
-		return
+		return true
 	}
+	if last && in.Samples == 0 {
+		return false
+	}
+	v.elapsed = elapsed
 	v.table.Add(in)
 	if v.threads == nil {
 		v.threads = map[int64]string{}
@@ -199,6 +207,7 @@ func (v *topView) update(sess *profiler.Session, elapsed time.Duration) {
 	if d := end.Sub(start); d > 0 {
 		v.samples = int64(float64(in.Samples) / d.Seconds())
 	}
+	return true
 }
 
 // key handles a key; false means quit.

@@ -263,6 +263,47 @@ func TestTopPlain(t *testing.T) {
 	assertNoBPFLeft(t)
 }
 
+// TestTopTargetExits: when the target exits, top says so and stops, and the
+// last table it printed is the last interval with samples, not an empty
+// one cut at the exit.
+func TestTopTargetExits(t *testing.T) {
+	testenv.RequireRoot(t)
+	python := testenv.RequireCommand(t, "python3")
+	proc := testenv.Start(t, python, cliPy, "signal")
+	if line, err := proc.Stdout.ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("target said %q, %v; want ready", line, err)
+	}
+	pid := proc.Cmd.Process.Pid
+	var stdout, stderr screenLog
+	code := make(chan int, 1)
+	go func() {
+		code <- mainWith([]string{"top", "-p", strconv.Itoa(pid), "--interval", "0.3"}, &stdout, &stderr)
+	}()
+	hotRow := regexp.MustCompile(`(?m)^ *(\d+\.\d) +\d+\.\d +\S+ +\S+  hot \(`)
+	stdout.waitFor(t, 0, hotRow, 20*time.Second)
+	proc.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("exit %d: %s", c, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("top still running 10 s after its target exited")
+	}
+	if want := fmt.Sprintf("process %d exited", pid); !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr %q does not say %q", stderr.String(), want)
+	}
+	out := stdout.String()
+	last := out[strings.LastIndex(out, "bprof top: pid "):]
+	m := hotRow.FindStringSubmatch(last)
+	if m == nil {
+		t.Fatalf("no hot() row in the last table:\n%s", last)
+	}
+	if own, _ := strconv.ParseFloat(m[1], 64); own == 0 {
+		t.Errorf("the last table is empty (hot() at 0%%):\n%s", last)
+	}
+}
+
 func TestTopErrors(t *testing.T) {
 	testenv.RequireRoot(t)
 	for _, tc := range []struct {
