@@ -219,19 +219,24 @@ func assertProgramsGone(t *testing.T, ids []ebpf.ProgramID) {
 	}
 }
 
+// startSpinning starts cli.py signal and waits until it spins in hot() and
+// says so: an interpreter still starting (libpython not yet mapped, no
+// thread state) has no Python frames to show, and on a loaded machine that
+// can outlast a test's tables. SIGTERM makes it exit 7.
+func startSpinning(t *testing.T) *testenv.Process {
+	t.Helper()
+	proc := testenv.Start(t, testenv.RequireCommand(t, "python3"), cliPy, "signal")
+	if line, err := proc.Stdout.ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("target said %q, %v; want ready", line, err)
+	}
+	return proc
+}
+
 // TestTopPlain: with standard output not a terminal, top prints a plain
 // table each interval, without escapes, and stops after -n of them.
 func TestTopPlain(t *testing.T) {
 	testenv.RequireRoot(t)
-	python := testenv.RequireCommand(t, "python3")
-	// Started in hot() and said so: an interpreter still starting (libpython
-	// not yet mapped, no thread state) has no Python frames to show, and on a
-	// loaded machine that can outlast the two tables.
-	proc := testenv.Start(t, python, cliPy, "signal")
-	if line, err := proc.Stdout.ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("target said %q, %v; want ready", line, err)
-	}
-	target := proc.Cmd
+	target := startSpinning(t).Cmd
 	var stdout, stderr bytes.Buffer
 	code := mainWith([]string{"top", "-p", strconv.Itoa(target.Process.Pid), "-n", "2", "--interval", "0.5"}, &stdout, &stderr)
 	if code != 0 {
@@ -268,11 +273,7 @@ func TestTopPlain(t *testing.T) {
 // one cut at the exit.
 func TestTopTargetExits(t *testing.T) {
 	testenv.RequireRoot(t)
-	python := testenv.RequireCommand(t, "python3")
-	proc := testenv.Start(t, python, cliPy, "signal")
-	if line, err := proc.Stdout.ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("target said %q, %v; want ready", line, err)
-	}
+	proc := startSpinning(t)
 	pid := proc.Cmd.Process.Pid
 	var stdout, stderr screenLog
 	code := make(chan int, 1)
