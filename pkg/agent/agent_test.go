@@ -145,23 +145,44 @@ func TestTargetExit(t *testing.T) {
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(150 * time.Millisecond)
+	// A full batch first (the agent runs), then the target exits: the next
+	// cut sees it and ships the last batch, final, and Stop ships nothing
+	// more. Waited for, not slept: under load the periods stretch.
+	waitBatches(t, sink, "a first batch", func(bs []*Batch) bool { return len(bs) > 0 })
+	src.Exit(3001) // no sample after its death, as from a real process
 	dead.Store(true)
-	time.Sleep(150 * time.Millisecond)
+	waitBatches(t, sink, "the final batch", func(bs []*Batch) bool { return bs[len(bs)-1].Final })
 	n := len(sink.all())
 	a.Stop()
 	bs := sink.all()
-	if n != 2 || len(bs) != 2 {
-		t.Fatalf("%d batches before Stop and %d after, want 2 (a full one, then the last at exit) and none more", n, len(bs))
+	if len(bs) != n {
+		t.Fatalf("%d batches before Stop and %d after, want none more after the final one", n, len(bs))
 	}
-	if bs[0].Final || !bs[1].Final {
-		t.Errorf("batches final = %v, %v; want false, true", bs[0].Final, bs[1].Final)
+	var samples int64
+	for i, b := range bs {
+		if b.Final != (i == len(bs)-1) {
+			t.Errorf("batch %d of %d: final = %v; only the last should be", i+1, len(bs), b.Final)
+		}
+		samples += b.Samples
 	}
 	if len(a.targets) != 0 {
 		t.Errorf("targets left after exit: %v", a.targets)
 	}
-	if got := src.Total(); bs[0].Samples+bs[1].Samples != got {
-		t.Errorf("batches hold %d samples, source made %d", bs[0].Samples+bs[1].Samples, got)
+	if got := src.Total(); samples != got {
+		t.Errorf("batches hold %d samples, source made %d", samples, got)
+	}
+}
+
+// waitBatches waits up to 10 s until the batches the sink got satisfy done.
+func waitBatches(t *testing.T, sink *memSink, what string, done func([]*Batch) bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if bs := sink.all(); len(bs) > 0 && done(bs) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 10 s: %d batches", what, len(sink.all()))
+		}
 	}
 }
 

@@ -17,7 +17,7 @@ type fakeSource struct {
 	wall bool
 
 	mu     sync.Mutex
-	pids   map[int]bool
+	pids   map[int]bool     // added; false once the process exited (Exit)
 	counts map[[2]int]int64 // (pid, stack) → samples
 	start  time.Time
 	total  int64
@@ -34,6 +34,16 @@ func (f *fakeSource) Add(pid int) error {
 	defer f.mu.Unlock()
 	f.pids[pid] = true
 	return nil
+}
+
+// Exit makes pid's process end: no sample comes for it any more, as none
+// would from a real one.
+func (f *fakeSource) Exit(pid int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.pids[pid]; ok {
+		f.pids[pid] = false
+	}
 }
 
 func (f *fakeSource) Remove(pid int) error {
@@ -53,7 +63,10 @@ func (f *fakeSource) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		f.mu.Lock()
-		for pid := range f.pids {
+		for pid, running := range f.pids {
+			if !running {
+				continue
+			}
 			f.counts[[2]int{pid, n % 2}]++
 			f.total++
 		}
