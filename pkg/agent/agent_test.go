@@ -146,22 +146,32 @@ func TestTargetExit(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A full batch first (the agent runs), then the target exits: the next
-	// cut sees it and ships the last batch, final, and Stop ships nothing
-	// more. Waited for, not slept: under load the periods stretch.
+	// cut sees it, ships what its last period holds as the final batch and
+	// drops it, and Stop ships nothing more. A last period with no sample
+	// (the exit came right after a batch) ships nothing, so no batch is
+	// final then. Waited for, not slept: under load the periods stretch.
 	waitBatches(t, sink, "a first batch", func(bs []*Batch) bool { return len(bs) > 0 })
 	src.Exit(3001) // no sample after its death, as from a real process
 	dead.Store(true)
-	waitBatches(t, sink, "the final batch", func(bs []*Batch) bool { return bs[len(bs)-1].Final })
+	exited := time.Now() // a cut after this sees the exit
+	for deadline := time.Now().Add(10 * time.Second); !src.Removed(3001); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the exited target was not removed within 10 s")
+		}
+	}
 	n := len(sink.all())
 	a.Stop()
 	bs := sink.all()
 	if len(bs) != n {
-		t.Fatalf("%d batches before Stop and %d after, want none more after the final one", n, len(bs))
+		t.Fatalf("%d batches before Stop and %d after, want none more after the target's exit", n, len(bs))
 	}
 	var samples int64
 	for i, b := range bs {
-		if b.Final != (i == len(bs)-1) {
-			t.Errorf("batch %d of %d: final = %v; only the last should be", i+1, len(bs), b.Final)
+		if b.Final && i != len(bs)-1 {
+			t.Errorf("batch %d of %d is final; only the last may be", i+1, len(bs))
+		}
+		if b.End.After(exited) && !b.Final {
+			t.Errorf("batch %d of %d, cut after the exit, is not final", i+1, len(bs))
 		}
 		samples += b.Samples
 	}

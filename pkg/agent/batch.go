@@ -18,7 +18,7 @@ type Batch struct {
 	Where           map[string]string // container_id, pod_uid, namespace: where the process runs (pkg/container)
 	Start, End      time.Time
 	Samples         int64 // sum of the samples/count values
-	Final           bool  // the target's last batch (it left, or the agent stopped)
+	Final           bool  // the target's last batch (it left, or the agent stopped); none when that period had no sample
 	Period          time.Duration
 	UploadTimeout   time.Duration
 	Profile         *profile.Profile

@@ -16,16 +16,17 @@ type fakeSource struct {
 	tick time.Duration
 	wall bool
 
-	mu     sync.Mutex
-	pids   map[int]bool     // added; false once the process exited (Exit)
-	counts map[[2]int]int64 // (pid, stack) → samples
-	start  time.Time
-	total  int64
-	closed bool
+	mu      sync.Mutex
+	pids    map[int]bool     // added; false once the process exited (Exit)
+	removed map[int]bool     // removed since added
+	counts  map[[2]int]int64 // (pid, stack) → samples
+	start   time.Time
+	total   int64
+	closed  bool
 }
 
 func newFakeSource(wall bool) *fakeSource {
-	return &fakeSource{tick: 2 * time.Millisecond, wall: wall, pids: map[int]bool{},
+	return &fakeSource{tick: 2 * time.Millisecond, wall: wall, pids: map[int]bool{}, removed: map[int]bool{},
 		counts: map[[2]int]int64{}, start: time.Now()}
 }
 
@@ -49,6 +50,9 @@ func (f *fakeSource) Exit(pid int) {
 func (f *fakeSource) Remove(pid int) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if _, ok := f.pids[pid]; ok {
+		f.removed[pid] = true
+	}
 	delete(f.pids, pid)
 	return nil
 }
@@ -72,6 +76,14 @@ func (f *fakeSource) Run(ctx context.Context) error {
 		}
 		f.mu.Unlock()
 	}
+}
+
+// Removed reports whether pid was added and then removed.
+func (f *fakeSource) Removed(pid int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.pids[pid]
+	return f.removed[pid] && !ok
 }
 
 func (f *fakeSource) Total() int64 {
