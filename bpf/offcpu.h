@@ -1,7 +1,8 @@
 /* Wall time from the scheduler: a tp_btf program on sched_switch.
  *
  * Every wait of a target thread, however short, is summed in the kernel under
- * (thread, state, site) in wait_totals; nothing is sent per wait. A site is a
+ * (thread, state, site): in one of the thread's own wait slots, or in
+ * wait_totals when they are all in use; nothing is sent per wait. A site is a
  * cheap fingerprint of where the thread waits (wait_site below), and the
  * stack it had there is kept once in wait_stacks, an LRU map keyed by site:
  * a thread that waits at the same few places thousands of times a second has
@@ -14,7 +15,10 @@
  * and takes, at the end of one, the part of every open wait (and of every
  * running thread's time on the CPU) before that instant; the kernel counts
  * only what comes after the epoch. So a thread's wall time in a period is
- * exactly the period, by construction: on-CPU time (oncpu_ns) plus waits. */
+ * exactly the period, by construction: on-CPU time (oncpu_ns) plus waits.
+ * A wait slot is tagged with the epoch of the period it sums; user space reads
+ * the slots of a period once it has ended, then says so (EPOCH_TAKEN), and
+ * only then may the kernel reuse them. */
 #pragma once
 
 const volatile __u64 capture_every_ns = 10000000; /* 10 ms: at most 100 walks/s per thread */
@@ -22,10 +26,14 @@ const volatile __u64 capture_every_ns = 10000000; /* 10 ms: at most 100 walks/s 
 #define KEPT_NS 10000000 /* 10 ms: how long a thread's last site is trusted to be in wait_stacks */
 #define TASK_DEAD 0x80 /* prev_state of a thread switching out for the last time */
 
-/* Start of the current period (ktime), set by user space. Index 0. */
+/* Set by user space, one aligned word each (so read whole): the start of
+ * the current period (ktime), and the start of the last period whose wait
+ * slots it has read. */
+#define EPOCH_START 0
+#define EPOCH_TAKEN 1
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, __u64);
 } offcpu_epoch SEC(".maps");
@@ -55,16 +63,52 @@ struct {
 	__type(value, struct wait_total);
 } wait_totals SEC(".maps");
 
-static __always_inline __u64 period_start(void)
+static __always_inline __u64 epoch_word(__u32 i)
 {
-	__u32 zero = 0;
-	__u64 *epoch = bpf_map_lookup_elem(&offcpu_epoch, &zero);
-	return epoch ? *epoch : 0;
+	__u64 *w = bpf_map_lookup_elem(&offcpu_epoch, &i);
+	return w ? *w : 0;
 }
 
-static __always_inline void wait_add(__u32 tid, __u32 pid, __u32 state, __u64 site, __u64 ns)
+static __always_inline __u64 period_start(void)
 {
-	struct wait_key k = { .tid = tid, .state = state, .site = site };
+	return epoch_word(EPOCH_START);
+}
+
+/* Adds a wait to the thread's slot for (site, state) in this period, or to
+ * a free slot. Only the thread's own switches write its slots, one at a
+ * time, and user space reads a period's slots only after it has ended, so
+ * plain adds do. A slot in the thread's entry costs an array walk; a
+ * wait_totals entry costs a hash lookup of a 16-byte key, ~75 ns here, a
+ * sixth of a whole switch. */
+static __always_inline void wait_add(struct offcpu_state *st, __u32 tid, __u32 state, __u64 site, __u64 ns,
+				     __u64 epoch)
+{
+	__u64 taken = epoch_word(EPOCH_TAKEN);
+	int free = -1;
+	for (int i = 0; i < WAIT_SLOTS; i++) {
+		struct wait_slot *w = &st->slots[i];
+		if (w->epoch == epoch && w->site == site && w->state == state) {
+			w->ns += ns;
+			w->count++;
+			return;
+		}
+		/* Read by user space, or never used: epochs only grow. */
+		if (free < 0 && w->epoch <= taken)
+			free = i;
+	}
+	if (free >= 0 && free < WAIT_SLOTS) { /* the bound is for the verifier */
+		struct wait_slot *w = &st->slots[free];
+		w->site = site;
+		w->epoch = epoch;
+		w->state = state;
+		w->ns = ns;
+		w->count = 1;
+		return;
+	}
+	stat_inc(STAT_WAIT_SPILLED);
+
+	/* Keyed by period too, so user space takes only the ended period's. */
+	struct wait_key k = { .tid = tid, .state = state, .site = site, .epoch = epoch };
 	struct wait_total *t = bpf_map_lookup_elem(&wait_totals, &k);
 	if (t) {
 		/* Plain adds: only this thread's own switches write its totals,
@@ -73,7 +117,7 @@ static __always_inline void wait_add(__u32 tid, __u32 pid, __u32 state, __u64 si
 		t->count++;
 		return;
 	}
-	struct wait_total n = { .ns = ns, .count = 1, .pid = pid };
+	struct wait_total n = { .ns = ns, .count = 1, .pid = st->pid };
 	if (bpf_map_update_elem(&wait_totals, &k, &n, BPF_NOEXIST)) {
 		t = bpf_map_lookup_elem(&wait_totals, &k); /* lost a race: add to the winner */
 		if (t)
@@ -197,7 +241,7 @@ static __always_inline void split_unseen(struct offcpu_state *st, __u32 tid, __u
 	st->oncpu_ns += clip(run_from, run_from + ran, epoch);
 	__u64 wait = clip(wait_from, wait_from + len - ran, epoch);
 	if (wait)
-		wait_add(tid, st->pid, ran_last ? st->state : 1, ran_last ? st->site : SITE_UNCAPTURED, wait);
+		wait_add(st, tid, ran_last ? st->state : 1, ran_last ? st->site : SITE_UNCAPTURED, wait, epoch);
 	stat_inc(STAT_SWITCH_UNSEEN);
 }
 
@@ -313,7 +357,7 @@ static __always_inline void switch_in(__u32 pid, __u32 tid, __u64 runtime, __u64
 	if (st->start) {
 		__u64 wait = clip(st->start, now, epoch);
 		if (wait)
-			wait_add(tid, pid, st->state, st->site, wait);
+			wait_add(st, tid, st->state, st->site, wait, epoch);
 	} else if (st->oncpu_since) {
 		/* Taken for running since the last switch seen (or since its
 		 * process was added in state R): it ran part of that time. */

@@ -67,6 +67,7 @@ enum stat_index {
 	STAT_ALLOCS,		/* sampled allocations of target processes seen (memory.h) */
 	STAT_MEM_LOST,		/* of those, not delivered (ring buffer full, scratch busy) */
 	STAT_SCRATCH_BUSY,	/* samples not taken: a preempted uprobe program held the CPU's scratch */
+	STAT_WAIT_SPILLED,	/* waits summed in wait_totals: the thread's wait slots were all in use */
 	STAT_MAX,
 };
 
@@ -125,6 +126,17 @@ struct py_proc {
 	__u64 last_refresh_ns;	/* rate limit for KIND_NEED_THREADS */
 };
 
+/* Waits of one thread at one (site, state) in one period, summed in the
+ * thread's own entry (offcpu.h, wait_add). */
+#define WAIT_SLOTS 4
+struct wait_slot {
+	__u64 site;
+	__u64 epoch;		/* the start of the period it sums (offcpu_epoch) */
+	__u64 ns;
+	__u32 count;
+	__u32 state;
+};
+
 /* Off-CPU bookkeeping per thread (sched_switch, offcpu.h). */
 struct offcpu_state {
 	__u64 start;		/* ktime when it left the CPU; 0 while it runs */
@@ -147,6 +159,7 @@ struct offcpu_state {
 	__u64 fp_native;	/* of the native part */
 	__u64 fp_site;
 	__u64 fp_at;
+	struct wait_slot slots[WAIT_SLOTS];
 };
 
 /* Where a wait's stack is: a key of wait_stacks (a fingerprint, never below
@@ -162,6 +175,7 @@ struct wait_key {
 	__u32 tid;
 	__u32 state;		/* 0 sleep, 1 runqueue */
 	__u64 site;		/* enum wait_site or a key of wait_stacks */
+	__u64 epoch;		/* the start of the period it sums (offcpu_epoch) */
 };
 
 struct wait_total {

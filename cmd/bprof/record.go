@@ -215,8 +215,8 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 				u.Files, u.Rows, u.Failed, st.UnwindNoTable, st.UnwindUnsupported)
 		}
 		if !*noOffCPU {
-			fmt.Fprintf(stderr, "bprof: wall: %d switches; wait stacks: %d reused, %d walked, %d without (out of walks), %d not kept; %d waits lost (maps full)\n",
-				st.Switches, st.WaitCached, st.WaitCaptured, st.WaitUncaptured, st.OffCPUNoSlot, st.OffCPULost)
+			fmt.Fprintf(stderr, "bprof: wall: %d switches; wait stacks: %d reused, %d walked, %d without (out of walks), %d not kept; %d waits summed in the shared table, %d lost (maps full)\n",
+				st.Switches, st.WaitCached, st.WaitCaptured, st.WaitUncaptured, st.OffCPUNoSlot, st.WaitSpilled, st.OffCPULost)
 		}
 	}
 	if child != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -192,4 +193,72 @@ func typeIndex(t *testing.T, p *profile.Profile, typ string) int {
 	}
 	t.Fatalf("no %s sample type in %v", typ, p.SampleType)
 	return -1
+}
+
+// TestWallManySites: a thread that waits at more places per period than the
+// kernel has wait slots per thread (some waits then go to the shared table)
+// still has its whole wall time in every period, each place's share under
+// its own function, over several periods (the slots are tagged with their
+// period and reused once read).
+func TestWallManySites(t *testing.T) {
+	testenv.RequireRoot(t)
+	py := interpreters(t)[0]
+	proc := startScript(t, py, "wait_sites.py")
+	s, stop := runningSession(t, proc)
+	defer stop()
+	time.Sleep(300 * time.Millisecond)
+	s.Cut() // the thread starts after release: its first period is not whole
+	for period := 0; period < 4; period++ {
+		time.Sleep(300 * time.Millisecond)
+		p, _, _ := s.Cut()
+		wallIdx := typeIndex(t, p, "wall")
+		span := float64(p.DurationNanos)
+		var wall, noStack float64
+		site := map[string]float64{}
+		for _, smp := range p.Sample {
+			if name := smp.Label["thread_name"]; len(name) != 1 || name[0] != "roamer" {
+				continue
+			}
+			v := float64(smp.Value[wallIdx])
+			wall += v
+			if hasFrame(smp, "[off-cpu: stack not captured]") || hasFrame(smp, "[off-cpu: stack not kept]") {
+				noStack += v
+			}
+			for i := range 8 {
+				if f := fmt.Sprintf("site%d", i); hasFrame(smp, f) {
+					site[f] += v
+				}
+			}
+		}
+		t.Logf("period %d: wall %.4f s of %.4f s, %.2f%% with no stack, shares %v", period, wall/1e9, span/1e9, 100*noStack/wall, shares(site, wall))
+		if math.Abs(wall-span) > 0.01*span {
+			t.Errorf("period %d: roamer's wall %.3f s, want the span %.3f s ± 1%%", period, wall/1e9, span/1e9)
+		}
+		if noStack > 0.02*wall {
+			t.Errorf("period %d: %.2f%% of roamer's wall has no stack, want ≤ 2%%", period, 100*noStack/wall)
+		}
+		for i := range 8 {
+			f := fmt.Sprintf("site%d", i)
+			if sh := site[f] / wall; sh < 0.125*0.6 || sh > 0.125*1.4 {
+				t.Errorf("period %d: %.1f%% of roamer's wall under %s, want 12.5%% ± 40%% of it", period, 100*sh, f)
+			}
+		}
+	}
+	st, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.WaitSpilled == 0 {
+		t.Error("no wait went to the shared table: the test does not reach the path it is for")
+	}
+}
+
+// shares formats each key's share of total, in percent.
+func shares(m map[string]float64, total float64) string {
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, fmt.Sprintf("%s %.1f%%", k, 100*v/total))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
 }

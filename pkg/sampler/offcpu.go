@@ -67,12 +67,19 @@ func (s *Sampler) setEpoch(now uint64) error {
 	if s.sched == nil {
 		return nil
 	}
-	if err := s.objs.OffcpuEpoch.Put(uint32(0), now); err != nil {
+	if err := s.objs.OffcpuEpoch.Put(epochStart, now); err != nil {
 		return fmt.Errorf("start off-CPU period: %w", err)
 	}
 	s.epoch = now
 	return nil
 }
+
+// Words of the kernel's offcpu_epoch map (EPOCH_START and EPOCH_TAKEN in
+// bpf/offcpu.h).
+const (
+	epochStart uint32 = 0 // the current period's start
+	epochTaken uint32 = 1 // the start of the last period whose wait slots are read
+)
 
 // ThreadAtAdd is a thread of a process being added, as /proc shows it.
 type ThreadAtAdd struct {
@@ -154,6 +161,13 @@ func (s *Sampler) EndPeriod(now uint64) (Period, error) {
 			dead = append(dead, tid)
 			continue
 		}
+		// The ended period's waits summed in the thread's slots. The
+		// kernel leaves them alone until epochTaken says they are read.
+		for _, w := range st.Slots {
+			if w.Epoch == prev && w.Count > 0 {
+				p.Waits = append(p.Waits, WaitTotal{PID: int(st.Pid), TID: int(tid), State: w.State, Site: w.Site, NS: w.Ns, Count: uint64(w.Count)})
+			}
+		}
 		seen := s.oncpuSeen[tid]
 		if st.OncpuNs < seen { // the entry was made anew (a reused TID)
 			seen = 0
@@ -182,7 +196,8 @@ func (s *Sampler) EndPeriod(now uint64) (Period, error) {
 			errs = append(errs, err)
 		}
 	}
-	waits, err := s.takeWaits(func(profileWaitTotal) bool { return true })
+	// Entries of the new period stay for the next EndPeriod.
+	waits, err := s.takeWaits(func(k profileWaitKey, _ profileWaitTotal) bool { return k.Epoch <= prev })
 	for _, w := range waits {
 		if !s.forgotten[uint32(w.PID)] {
 			p.Waits = append(p.Waits, w)
@@ -190,6 +205,9 @@ func (s *Sampler) EndPeriod(now uint64) (Period, error) {
 	}
 	clear(s.forgotten)
 	errs = append(errs, err)
+	if err := s.objs.OffcpuEpoch.Put(epochTaken, prev); err != nil {
+		errs = append(errs, fmt.Errorf("free the wait slots: %w", err))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return p, fmt.Errorf("end off-CPU period: %w", err)
 	}
@@ -197,13 +215,13 @@ func (s *Sampler) EndPeriod(now uint64) (Period, error) {
 }
 
 // takeWaits removes the kernel's wait totals that keep says to, and returns them.
-func (s *Sampler) takeWaits(keep func(profileWaitTotal) bool) ([]WaitTotal, error) {
+func (s *Sampler) takeWaits(keep func(profileWaitKey, profileWaitTotal) bool) ([]WaitTotal, error) {
 	var key profileWaitKey
 	var val profileWaitTotal
 	var keys []profileWaitKey
 	it := s.objs.WaitTotals.Iterate()
 	for it.Next(&key, &val) {
-		if keep(val) {
+		if keep(key, val) {
 			keys = append(keys, key)
 		}
 	}
@@ -284,7 +302,7 @@ func (s *Sampler) dropForgotten() error {
 			errs = append(errs, err)
 		}
 	}
-	_, err := s.takeWaits(func(v profileWaitTotal) bool { return s.forgotten[v.Pid] })
+	_, err := s.takeWaits(func(_ profileWaitKey, v profileWaitTotal) bool { return s.forgotten[v.Pid] })
 	errs = append(errs, err)
 	clear(s.forgotten)
 	if err := errors.Join(errs...); err != nil {

@@ -43,6 +43,7 @@ type profileOffcpuState struct {
 	FpNative   uint64
 	FpSite     uint64
 	FpAt       uint64
+	Slots      [4]profileWaitSlot
 }
 
 type profilePyOffsets struct {
@@ -151,6 +152,16 @@ type profileWaitKey struct {
 	Tid   uint32
 	State uint32
 	Site  uint64
+	Epoch uint64
+}
+
+type profileWaitSlot struct {
+	_     structs.HostLayout
+	Site  uint64
+	Epoch uint64
+	Ns    uint64
+	Count uint32
+	State uint32
 }
 
 type profileWaitTotal struct {

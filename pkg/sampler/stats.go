@@ -31,6 +31,7 @@ type Stats struct {
 	Allocs            uint64 // sampled allocations seen (memory profiles)
 	MemLost           uint64 // of those, not delivered: ring buffer full (also in RingFull) or scratch busy
 	ScratchBusy       uint64 // samples not taken: a preempted memory program held the CPU's scratch
+	WaitSpilled       uint64 // waits summed in the shared wait table: the thread's own slots were in use
 }
 
 // Lost is the number of samples taken but not delivered.
@@ -44,7 +45,7 @@ func (s *Sampler) Stats() (Stats, error) {
 		&st.PyReadErrors, &st.PyTruncated, &st.PyUnknownThreads, &st.ThreadRefreshes,
 		&st.OffCPULost, &st.Switches, &st.OffCPUNoSlot, &st.WaitCached, &st.WaitCaptured, &st.WaitUncaptured,
 		&st.UnwindNoTable, &st.UnwindNoMapping, &st.UnwindUnsupported, &st.UnwindTruncated, &st.MapsRefreshes, &st.SwitchUnseen,
-		&st.Allocs, &st.MemLost, &st.ScratchBusy,
+		&st.Allocs, &st.MemLost, &st.ScratchBusy, &st.WaitSpilled,
 	}
 	if int(s.objs.Stats.MaxEntries()) != len(fields) {
 		return st, fmt.Errorf("read stats: BPF has %d counters, Go knows %d", s.objs.Stats.MaxEntries(), len(fields))
