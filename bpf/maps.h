@@ -50,9 +50,11 @@ struct {
 	__type(value, struct py_proc);
 } py_procs SEC(".maps");
 
-/* Thread (tgid, thread pointer) to its PyThreadState address. */
+/* Thread (tgid, thread pointer) to its PyThreadState address. Written by
+ * user space only; not preallocated, as most hosts have far fewer threads. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 65536);
 	__type(key, struct py_thread_key);
 	__type(value, __u64);

@@ -4,35 +4,12 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 )
 
 // AllocProbeSymbol is the allocation sampler's probe function
 // (native/allocsampler): it is called with each sampled allocation.
 const AllocProbeSymbol = "bprof_alloc_probe"
-
-// load loads the programs the configuration needs and every map. The memory
-// programs are left out unless asked for: each program costs verifier time
-// at load, and the kernel only loads what the struct given to LoadAndAssign
-// names.
-func (s *Sampler) load(spec *ebpf.CollectionSpec) error {
-	if s.cfg.Memory {
-		return spec.LoadAndAssign(&s.objs, nil)
-	}
-	var core struct {
-		BprofCpu    *ebpf.Program `ebpf:"bprof_cpu"`
-		BprofSwitch *ebpf.Program `ebpf:"bprof_switch"`
-		profileMaps
-		profileVariables
-	}
-	if err := spec.LoadAndAssign(&core, nil); err != nil {
-		return err
-	}
-	s.objs.BprofCpu, s.objs.BprofSwitch = core.BprofCpu, core.BprofSwitch
-	s.objs.profileMaps, s.objs.profileVariables = core.profileMaps, core.profileVariables
-	return nil
-}
 
 // AttachAllocProbes attaches the memory program to the probe function of
 // the allocation sampler that process pid has loaded from library, a path

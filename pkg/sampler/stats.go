@@ -67,11 +67,11 @@ func (s *Sampler) Stats() (Stats, error) {
 // (sysctl kernel.bpf_stats_enabled=1, or ebpf.EnableStats).
 func (s *Sampler) ProgramStats() (map[string]*ebpf.ProgramStats, error) {
 	out := map[string]*ebpf.ProgramStats{}
-	progs := map[string]*ebpf.Program{"bprof_cpu": s.objs.BprofCpu, "bprof_switch": s.objs.BprofSwitch}
-	if s.objs.BprofAlloc != nil {
-		progs["bprof_alloc"] = s.objs.BprofAlloc
-	}
+	progs := map[string]*ebpf.Program{"bprof_cpu": s.objs.BprofCpu, "bprof_switch": s.objs.BprofSwitch, "bprof_alloc": s.objs.BprofAlloc}
 	for name, p := range progs {
+		if p == nil { // not loaded: the configuration does not need it
+			continue
+		}
 		st, err := p.Stats()
 		if err != nil {
 			return nil, fmt.Errorf("read run time of %s: %w", name, err)
