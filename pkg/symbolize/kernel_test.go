@@ -37,7 +37,10 @@ func TestKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, ok := k.syms.Addr("schedule")
+	if k.syms != nil {
+		t.Fatal("NewKernel read the symbols; they are read on first use")
+	}
+	addr, ok := k.load().Addr("schedule")
 	if !ok {
 		t.Fatal("no schedule in /proc/kallsyms")
 	}
