@@ -327,7 +327,14 @@ func waitReady(t *testing.T, w *signalWriter) {
 // only once record says it is recording.
 func TestRecordTargetExits(t *testing.T) {
 	testenv.RequireRoot(t)
-	proc := testenv.Start(t, "python3", "-c", "import sys, time\nsys.stdin.readline()\nc0 = time.process_time()\nend = time.time() + 2\nwhile time.time() < end: pass\nprint(time.process_time() - c0, flush=True)")
+	// It says "ready" before record starts: python3 may be a shim (pyenv's
+	// is a shell script that execs Python under the same PID), whose CPU
+	// time, sampled when record started before the exec, once added 8
+	// samples to a 7.6 tolerance.
+	proc := testenv.Start(t, "python3", "-c", "import sys, time\nprint('ready', flush=True)\nsys.stdin.readline()\nc0 = time.process_time()\nend = time.time() + 2\nwhile time.time() < end: pass\nprint(time.process_time() - c0, flush=True)")
+	if line, err := proc.Stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
+		t.Fatalf("target said %q (%v), want ready", line, err)
+	}
 	out := filepath.Join(t.TempDir(), "out.pb.gz")
 	stderr := newSignalWriter("bprof: recording")
 	code := make(chan int, 1)
