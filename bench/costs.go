@@ -127,11 +127,13 @@ func (r *report) cpuNote() string {
 			p.newSession.total().Round(time.Millisecond), p.newSession.sys.Round(time.Millisecond),
 			p.add.total().Round(time.Millisecond), 100*start.Seconds()/p.span.Seconds(), p.span)
 		if p.newSession.sys > p.newSession.user {
-			s += " NewSession's kernel time is the BPF verifier checking bprof's programs as they load: `perf record -g` " +
-				"on a 0.1 s `bprof record` (2026-11-25) put ~90 % of its samples under the `bpf()` system call of " +
-				"cilium/ebpf's `loadProgram`, in `states_equal`, `regsafe` and `do_check_common`; `--no-offcpu` starts " +
-				"no cheaper. Fewer verifier states (fewer branches per unrolled frame, loops the verifier need not " +
-				"walk state by state) would cut it; an agent pays it once, `bprof record` on every run."
+			s += " NewSession's kernel time is mostly the BPF verifier checking bprof's programs as they load, ~55 ms " +
+				"each here (`bprof_cpu`, `bprof_switch`, and `bprof_alloc` with memory profiles; 64,000-70,000 " +
+				"instructions processed per program), in `states_equal`, `regsafe` and `do_check_common` (`perf record " +
+				"-g`, 2026-12-02). Since then a run loads only the programs it needs, the thread and wait tables are " +
+				"allocated entry by entry (preallocated, `offcpu_threads` alone took 18 MB of kernel memory and ~45 ms), " +
+				"and /proc/kallsyms (~50 ms to read and parse) is read at the first kernel frame to name. Fewer " +
+				"verifier states would cut the rest; an agent pays it once, `bprof record` on every run."
 		}
 	}
 	s += " A longer ring-buffer poll would cut the wake-ups but lets freed code objects go unread (measured 2026-11-25: " +
@@ -158,19 +160,27 @@ func (r *report) cpuNote() string {
 func (r *report) rssNote() string {
 	var over []string
 	for _, a := range r.agent {
-		if a.maxRSS > 32<<20 {
+		if a.maxRSS > recordRSSGoal {
 			over = append(over, fmt.Sprintf("%.1f MB at %s", float64(a.maxRSS)/1e6, threadCount(a.threads)))
 		}
 	}
 	if len(over) == 0 {
 		return ""
 	}
-	return "**Peak RSS ≤ 32 MB: not met** (" + strings.Join(over, ", ") + "). Since 2026-12-02 kallsyms is parsed " +
-		"with 14 MB allocated, not 38, and the peak did not move (35-40 MB for `bprof record -d 3`, three runs each): " +
-		"the Go heap peaks at ~19 MB with ~10 MB live (gctrace), ~6 MB of it the kernel's symbols (121,812 names and " +
-		"addresses), beside the 2 MiB ring buffer mapped twice. What would meet it: kernel frames named at the Cut " +
-		"by one pass over /proc/kallsyms for the addresses not yet known, not from a table kept; or a soft memory limit: GOMEMLIMIT=20MiB gave a 31-32 MB peak at +0.1 s of user CPU per 3 s recording (16MiB: 30.6 MB at +0.5 s; GOGC=25 alone: 33-34 MB), which as a default would make the garbage collector run without pause in an agent whose live heap outgrows it."
+	return "**Peak RSS ≤ 24 MB for `record` of one process: not met** (" + strings.Join(over, ", ") + "). " +
+		"Since 2026-12-02 /proc/kallsyms is read when the first kernel frame is named, not at start, and parsed into " +
+		"fixed-size chunks (7 MB allocated for the 5 MB kept, not 20), which took `bprof record -d 0.01s` of a sleeping " +
+		"process from 34-37 MB to 26-28 MB; a busy target's samples name kernel frames soon, so the table (122,028 " +
+		"names and addresses, 5 MB) is still kept for the run. Beside it: the 2 MiB ring buffer mapped twice (4 MB), " +
+		"the binary (8 MB), libc. What would meet it: kernel frames named at the Cut by one pass over /proc/kallsyms " +
+		"for the addresses not yet known, not from a table kept; a 512 KiB ring for one process; or a soft memory " +
+		"limit: GOMEMLIMIT=20MiB gave a 31-32 MB peak at +0.1 s of user CPU per 3 s recording (measured before the " +
+		"kallsyms change), which as a default would make the garbage collector run without pause in an agent whose " +
+		"live heap outgrows it."
 }
+
+// recordRSSGoal is issue 15's peak RSS for `bprof record` of one process.
+const recordRSSGoal = 24e6
 
 // shortFunc drops the module path and the type arguments of a Go function
 // name.

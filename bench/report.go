@@ -114,7 +114,7 @@ func (r *report) goals() []goal {
 			fmt.Sprintf("%.3f %%", a.cpuShare*100), a.cpuShare <= 0.002})
 	}
 	for _, a := range r.agent {
-		gs = append(gs, goal{fmt.Sprintf("bprof peak RSS ≤ 32 MB (%s)", threadCount(a.threads)), fmt.Sprintf("%.1f MB", float64(a.maxRSS)/1e6), a.maxRSS <= 32<<20})
+		gs = append(gs, goal{fmt.Sprintf("bprof peak RSS ≤ 24 MB (%s)", threadCount(a.threads)), fmt.Sprintf("%.1f MB", float64(a.maxRSS)/1e6), a.maxRSS <= recordRSSGoal})
 	}
 	if o := r.offcpu; o != nil {
 		// The share grows with the switch rate: the goal holds only when
