@@ -137,6 +137,7 @@ type Stat struct {
 	State     byte
 	PPid      int
 	StartTime uint64 // clock ticks after boot (field 22)
+	Threads   int    // threads in the process (field 20); 0 if the line lacks it
 	// ArgStart is where the command line starts in the process's memory
 	// (field 48; 0 when the kernel hid it or the line is older). The stack
 	// is placed at random at each exec, so a new value means the process
@@ -176,6 +177,8 @@ func ParseStat(b []byte) (Stat, error) {
 	if st.StartTime, err = strconv.ParseUint(fields[startTime-first], 10, 64); err != nil {
 		return st, &ParseError{File: "stat", Msg: fmt.Sprintf("bad start time %q", fields[startTime-first])}
 	}
+	const numThreads = 20
+	st.Threads, _ = strconv.Atoi(fields[numThreads-first])
 	// Optional: a line without it, or with something else there, still
 	// gives the fields above (StartTime and Alive depend on them).
 	const argStart = 48
@@ -223,17 +226,3 @@ func Exists(pid int) bool {
 	return err == nil || !errors.Is(err, os.ErrNotExist)
 }
 
-// Alive reports whether the process pid that started at startTime (from
-// StartTime) is still running: not gone, not a zombie, and not another
-// process that reused the PID.
-func Alive(pid int, startTime uint64) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	st, err := ParseStat(b)
-	if err != nil {
-		return false
-	}
-	return st.StartTime == startTime && st.State != 'Z' && st.State != 'X'
-}

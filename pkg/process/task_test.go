@@ -43,9 +43,9 @@ func TestParseStat(t *testing.T) {
 		want     Stat
 		err      bool
 	}{
-		{"plain", "123 (python3) S" + tail, Stat{Pid: 123, Comm: "python3", State: 'S', PPid: 1, StartTime: 987654}, false},
-		{"spaces and parens", "123 (a) b (c) ) R" + tail, Stat{Pid: 123, Comm: "a) b (c) ", State: 'R', PPid: 1, StartTime: 987654}, false},
-		{"empty comm", "7 () Z" + tail, Stat{Pid: 7, Comm: "", State: 'Z', PPid: 1, StartTime: 987654}, false},
+		{"plain", "123 (python3) S" + tail, Stat{Pid: 123, Comm: "python3", State: 'S', PPid: 1, StartTime: 987654, Threads: 1}, false},
+		{"spaces and parens", "123 (a) b (c) ) R" + tail, Stat{Pid: 123, Comm: "a) b (c) ", State: 'R', PPid: 1, StartTime: 987654, Threads: 1}, false},
+		{"empty comm", "7 () Z" + tail, Stat{Pid: 7, Comm: "", State: 'Z', PPid: 1, StartTime: 987654, Threads: 1}, false},
 		{"no comm", "123 python3 S" + tail, Stat{}, true},
 		{"short", "123 (x) S 1 2 3\n", Stat{}, true},
 		{"bad pid", "x (y) S" + tail, Stat{}, true},

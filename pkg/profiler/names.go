@@ -12,6 +12,10 @@ import (
 // when a thread appears that has none yet: threading registers a thread only
 // once it runs, and a thread of a pool is often sampled before.
 
+// listEveryTicks is how many watch ticks (200 ms) may pass without a
+// listing of a Python target's threads (retryNames).
+const listEveryTicks = 5
+
 // nameRetry is how long an OS name stands in for a Python thread's name
 // before the interpreter is asked again.
 const nameRetry = time.Second
@@ -79,7 +83,11 @@ func (s *Session) finalName(pid, tid int, name string) string {
 // a thread that mostly sleeps may have no sample until it exits, when
 // threading has forgotten it. The thread lists it reads also prune what is
 // known of threads that exited (pruneThreads).
-func (s *Session) retryNames() {
+//
+// A Python target's threads are listed when its thread count changed since
+// the last listing, and at least every listEveryTicks ticks (a thread that
+// ended as another began leaves the count as it was).
+func (s *Session) retryNames(listAll bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	pids := map[int]bool{}
@@ -96,7 +104,7 @@ func (s *Session) retryNames() {
 	s.prunedAt = s.period
 	for pid, tg := range s.targets {
 		python := s.python.Attached(pid)
-		if tg.exited || !python && !prune {
+		if tg.exited || !python && !prune || !prune && !listAll && tg.threads == tg.listed {
 			continue
 		}
 		tids, err := process.Threads(pid)
@@ -104,6 +112,7 @@ func (s *Session) retryNames() {
 			continue
 		}
 		listed[pid] = tids
+		tg.listed = len(tids)
 		if !python {
 			continue
 		}

@@ -98,6 +98,26 @@ type target struct {
 	startTime uint64 // /proc/PID/stat start time, to tell a reused PID
 	exited    bool
 	added     time.Time
+	threads   int               // its thread count at the last watch tick (/proc/PID/stat)
+	listed    int               // its thread count when its threads were last listed (retryNames)
+	stat      *process.StatFile // held open for the watch; nil if it could not be opened
+}
+
+// readStat reads the target's /proc/PID/stat, through the file held open
+// when there is one.
+func (t *target) readStat() (process.Stat, error) {
+	if t.stat != nil {
+		return t.stat.Read()
+	}
+	return process.ReadStat(t.pid)
+}
+
+// close closes what the target holds open.
+func (t *target) close() {
+	if t.stat != nil {
+		t.stat.Close()
+		t.stat = nil
+	}
 }
 
 // NewSession loads the BPF programs and readies the symbolizers. The caller
@@ -178,8 +198,13 @@ func (s *Session) Add(pid int) error {
 	if err != nil {
 		return fmt.Errorf("add target %d: %w", pid, err)
 	}
+	tg := &target{pid: pid, startTime: st, added: time.Now()}
+	tg.stat, _ = process.OpenStat(pid) // without it, the watch opens the file each time
 	s.mu.Lock()
-	s.targets[pid] = &target{pid: pid, startTime: st, added: time.Now()}
+	if old := s.targets[pid]; old != nil {
+		old.close()
+	}
+	s.targets[pid] = tg
 	s.mu.Unlock()
 	if err := s.attachPython(pid); err != nil {
 		s.opts.Warn(err.Error())
@@ -268,6 +293,9 @@ func (s *Session) refreshThreads(pid int) {
 // Remove stops profiling pid.
 func (s *Session) Remove(pid int) error {
 	s.mu.Lock()
+	if tg := s.targets[pid]; tg != nil {
+		tg.close()
+	}
 	delete(s.targets, pid)
 	s.mu.Unlock()
 	s.forgetThreads(pid)
@@ -467,7 +495,29 @@ func (s *Session) watchTargets(ctx context.Context, cancel func()) {
 			return
 		case <-t.C:
 		}
-		s.retryNames()
+		// One read of /proc/PID/stat a target tells both whether it lives
+		// and whether its thread count changed, which is when retryNames
+		// lists its threads: a tick costs two /proc reads a target, not
+		// three (54 processes: a third of the agent's CPU went to them).
+		s.mu.Lock()
+		alive := 0
+		for _, tg := range s.targets {
+			if tg.exited {
+				continue
+			}
+			st, err := tg.readStat()
+			if err != nil || st.StartTime != tg.startTime || st.State == 'Z' || st.State == 'X' {
+				tg.exited = true
+				tg.close()
+				s.opts.Exited(tg.pid, time.Since(tg.added))
+				continue
+			}
+			tg.threads = st.Threads
+			alive++
+		}
+		n := len(s.targets)
+		s.mu.Unlock()
+		s.retryNames(tick%listEveryTicks == 0)
 		s.readLateStacks()
 		s.refreshMemory()
 		if tick%heapSyncTicks == 0 {
@@ -475,21 +525,6 @@ func (s *Session) watchTargets(ctx context.Context, cancel func()) {
 			// hold every sampled block of a long period.
 			s.syncHeap()
 		}
-		s.mu.Lock()
-		alive := 0
-		for _, tg := range s.targets {
-			if tg.exited {
-				continue
-			}
-			if !process.Alive(tg.pid, tg.startTime) {
-				tg.exited = true
-				s.opts.Exited(tg.pid, time.Since(tg.added))
-				continue
-			}
-			alive++
-		}
-		n := len(s.targets)
-		s.mu.Unlock()
 		if n > 0 && alive == 0 {
 			cancel()
 			return
@@ -547,6 +582,9 @@ func (s *Session) Close() error {
 	var pids []int
 	for pid := range s.mem {
 		pids = append(pids, pid)
+	}
+	for _, tg := range s.targets {
+		tg.close()
 	}
 	s.mu.Unlock()
 	for _, pid := range pids {
