@@ -33,6 +33,7 @@ type config struct {
 	rounds     int
 	iterations int
 	libs       int
+	hostBill   time.Duration
 }
 
 func main() {
@@ -43,8 +44,9 @@ func main() {
 	flag.IntVar(&cfg.rounds, "rounds", 9, "alternating rounds of the slowdown and off-CPU on/off tables")
 	flag.IntVar(&cfg.iterations, "iterations", 60000, "iterations of the slowdown workload (about 3 s of CPU)")
 	flag.IntVar(&cfg.libs, "libs", 300, "shared objects of the symbolization workload")
+	flag.DurationVar(&cfg.hostBill, "hostbill", 5*time.Minute, "length of the host bill's agent run")
 	only := flag.String("only", "", "run these parts only, comma-separated, and print them (no report written): "+
-		"depth, agent, scale, offcpu, peers, slowdown, accuracy, memory, symbolize, unwind, svg")
+		"depth, agent, hostbill, scale, offcpu, peers, slowdown, accuracy, memory, symbolize, unwind, svg")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		log.Fatal("bench: run as root (it loads BPF programs and reads their run time)")

@@ -43,6 +43,15 @@ func parts(root func() (*chroot, error)) []part {
 			r.agentProf = &p
 			return nil
 		}},
+		{"hostbill", func(cfg config, r *report) error {
+			h, err := hostBill(cfg.python, cfg.hostBill)
+			if err != nil {
+				return err
+			}
+			r.hostBill = &h
+			log.Printf("host bill: %.2f%% of a core after start-up, %.1f MB", 100*h.steadyShare, float64(h.maxRSS)/1e6)
+			return nil
+		}},
 		{"scale", func(cfg config, r *report) error {
 			m, err := scale(cfg.python, 1000, 4, d(cfg))
 			if err != nil {

@@ -14,6 +14,7 @@ type report struct {
 	depth     []depthResult
 	agent     []agentResult
 	agentProf *agentProfile
+	hostBill  *hostBillResult
 	offcpu    *offcpuResult
 	scale     *scaleResult
 	peers     *peersResult
@@ -41,9 +42,9 @@ func (r *report) markdown() string {
 	b.WriteString("\n## Commands\n\n")
 	fmt.Fprintf(&b, "    bench/peers.sh       # once: perf, bpftrace, libbpf-tools; austin and trixie's libbpf-tools in the trixie root\n"+
 		"    make bench           # builds bin/bprof, runs bench/peers.sh, then:\n"+
-		"    go run ./bench -out docs/BENCHMARKS.md -duration %s -rounds %d -iterations %d -libs %d\n\n",
-		r.cfg.duration, r.cfg.rounds, r.cfg.iterations, r.cfg.libs)
-	b.WriteString("One part alone: `go run ./bench -only peers` (or depth, agent, scale, offcpu, slowdown, accuracy, memory,\n" +
+		"    go run ./bench -out docs/BENCHMARKS.md -duration %s -rounds %d -iterations %d -libs %d -hostbill %s\n\n",
+		r.cfg.duration, r.cfg.rounds, r.cfg.iterations, r.cfg.libs, r.cfg.hostBill)
+	b.WriteString("One part alone: `go run ./bench -only peers` (or depth, agent, hostbill, scale, offcpu, slowdown, accuracy, memory,\n" +
 		"symbolize, unwind, svg; comma-separated) prints its tables without writing this file. Each table below names the commands it ran.\n" +
 		"bprof's own figures come from clocks the machine's noise does not move much: the kernel's run time of BPF\n" +
 		"programs (`bpf_stats`), and CPU time and peak RSS (rusage). The two vCPUs differ and drift, and identical\n" +
@@ -65,6 +66,9 @@ func (r *report) markdown() string {
 		r.peers.write(&b)
 	}
 	r.writeAgent(&b)
+	if r.hostBill != nil {
+		r.hostBill.write(&b)
+	}
 	if r.slowdown != nil {
 		r.slowdown.write(&b)
 	}
@@ -115,6 +119,9 @@ func (r *report) goals() []goal {
 	}
 	for _, a := range r.agent {
 		gs = append(gs, goal{fmt.Sprintf("bprof peak RSS ≤ 24 MB (%s)", threadCount(a.threads)), fmt.Sprintf("%.1f MB", float64(a.maxRSS)/1e6), a.maxRSS <= recordRSSGoal})
+	}
+	if r.hostBill != nil {
+		gs = append(gs, r.hostBill.goals()...)
 	}
 	if o := r.offcpu; o != nil {
 		// The share grows with the switch rate: the goal holds only when
