@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -95,25 +94,6 @@ func hostBill(python string, window time.Duration) (hostBillResult, error) {
 	batches, _ := filepath.Glob(filepath.Join(out, "*.pb.gz"))
 	res.batches = len(batches)
 	return res, nil
-}
-
-// startReady runs python with args and waits for it to print "ready".
-func startReady(python string, args ...string) (*exec.Cmd, error) {
-	cmd := exec.Command(python, args...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || line != "ready\n" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, fmt.Errorf("said %q (%v), want ready", line, err)
-	}
-	return cmd, nil
 }
 
 // hostBillGoals are issue 15's: ≤ 0.2 % of a core per busy thread and

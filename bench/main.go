@@ -129,22 +129,31 @@ func startWorkload(python string, depth, threads int, d time.Duration) (*exec.Cm
 	return startScript(python, "depth.py", fmt.Sprint(depth), fmt.Sprint(d.Seconds()+5), fmt.Sprint(threads))
 }
 
-// startScript runs a script of testdata/python and waits until it prints "ready".
-func startScript(python, script string, args ...string) (*exec.Cmd, error) {
-	cmd := exec.Command(python, append([]string{filepath.Join("testdata", "python", script)}, args...)...)
+// startReady runs python with args and waits for it to print "ready".
+func startReady(python string, args ...string) (*exec.Cmd, error) {
+	cmd := exec.Command(python, args...)
+	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
-	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	line, _ := bufio.NewReader(stdout).ReadString('\n')
-	if strings.TrimSpace(line) != "ready" {
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "ready\n" {
 		cmd.Process.Kill()
 		cmd.Wait()
-		return nil, fmt.Errorf("%s said %q", script, line)
+		return nil, fmt.Errorf("said %q (%v), want ready", line, err)
+	}
+	return cmd, nil
+}
+
+// startScript runs a script of testdata/python and waits until it prints "ready".
+func startScript(python, script string, args ...string) (*exec.Cmd, error) {
+	cmd, err := startReady(python, append([]string{filepath.Join("testdata", "python", script)}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", script, err)
 	}
 	return cmd, nil
 }

@@ -225,4 +225,3 @@ func Exists(pid int) bool {
 	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
 	return err == nil || !errors.Is(err, os.ErrNotExist)
 }
-

@@ -12,9 +12,6 @@ import (
 // costs verifier time at load (~55 ms here), and the kernel only loads what
 // the struct given to LoadAndAssign names.
 func (s *Sampler) load(spec *ebpf.CollectionSpec) error {
-	if s.cfg.Memory && s.cfg.OffCPU {
-		return spec.LoadAndAssign(&s.objs, nil)
-	}
 	var core struct {
 		BprofCpu *ebpf.Program `ebpf:"bprof_cpu"`
 		profileMaps
@@ -39,7 +36,8 @@ func (s *Sampler) load(spec *ebpf.CollectionSpec) error {
 }
 
 // loadProgram loads the program called name from spec, using the maps
-// already loaded in maps rather than new ones.
+// already loaded in maps rather than new ones (its read-only constants,
+// .rodata, are loaded again: the same values).
 func loadProgram(spec *ebpf.CollectionSpec, name string, maps *profileMaps) (*ebpf.Program, error) {
 	replace := map[string]*ebpf.Map{}
 	v := reflect.ValueOf(maps).Elem()
