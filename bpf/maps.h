@@ -98,7 +98,7 @@ static __always_inline void ask_user_space(struct sample *s, __u64 *last, __u32 
 	struct sample_hdr h = s->hdr;
 	h.kind = kind;
 	h.kstack_len = h.ustack_len = h.py_len = 0;
-	if (bpf_ringbuf_output(&samples, &h, sizeof(h), 0) == 0)
+	if (bpf_ringbuf_output(&samples, &h, sizeof(h), BPF_RB_FORCE_WAKEUP) == 0)
 		stat_inc(sent_stat);
 	else
 		stat_inc(STAT_RING_FULL);

@@ -60,3 +60,54 @@ func TestReadVDSO(t *testing.T) {
 		t.Errorf("no __vdso_clock_gettime among the vDSO's %d symbols", len(syms))
 	}
 }
+
+func TestReadWords(t *testing.T) {
+	testenv.RequireRoot(t)
+	words := make([]uint64, 1500)   // more than one system call's 1024
+	t.Cleanup(func() { _ = words }) // on the heap, where it does not move
+	for i := range words {
+		words[i] = uint64(i) * 0x0101010101
+	}
+	at := func(i int) uint64 { return uint64(uintptr(unsafe.Pointer(&words[i]))) }
+	byAddr := map[uint64]uint64{}
+	for i := range words {
+		byAddr[at(i)] = words[i]
+	}
+	all := make([]uint64, len(words))
+	for i := range all {
+		all[i] = at(len(words) - 1 - i) // out of order
+	}
+	tests := []struct {
+		name    string
+		addrs   []uint64
+		want    int
+		wantErr bool
+	}{
+		{"none", nil, 0, false},
+		{"one", []uint64{at(3)}, 1, false},
+		{"many", all, len(all), false},
+		{"unmapped first", []uint64{8, at(1)}, 0, true},
+		{"unmapped in the middle", []uint64{at(1), at(2), 8, at(4)}, 2, true},
+		{"unmapped past the first call", append(append([]uint64{}, all[:1100]...), 8), 1100, true},
+	}
+	for _, fallback := range []bool{false, true} {
+		for _, tt := range tests {
+			mem := NewMemory(os.Getpid())
+			mem.fallback = fallback
+			out := make([]uint64, len(tt.addrs))
+			n, err := mem.ReadWords(tt.addrs, out)
+			if n != tt.want || (err != nil) != tt.wantErr {
+				t.Errorf("fallback %v, %s: ReadWords = %d, %v; want %d, error %v", fallback, tt.name, n, err, tt.want, tt.wantErr)
+			}
+			for i := range out[:n] {
+				if want := byAddr[tt.addrs[i]]; out[i] != want {
+					t.Errorf("fallback %v, %s: word %d = %#x, want %#x", fallback, tt.name, i, out[i], want)
+				}
+			}
+			mem.Close()
+		}
+	}
+	if _, err := NewMemory(os.Getpid()).ReadWords([]uint64{at(0), at(1)}, make([]uint64, 1)); err == nil {
+		t.Error("ReadWords with too short an out: no error")
+	}
+}

@@ -367,7 +367,15 @@ func (s *Session) Run(ctx context.Context) error {
 // readLoop handles samples until the sampler closes, or until the flush that
 // ends a Run. A flush asked for by Cut is acknowledged on s.flushed.
 func (s *Session) readLoop() error {
+	reads := s.python.CodeReads()
 	for {
+		// While the samples bring code objects not seen before, the
+		// sampler polls at its quickest: they are best read before the
+		// target frees them.
+		if n := s.python.CodeReads(); n != reads {
+			reads = n
+			s.sampler.Hurry()
+		}
 		smp, err := s.sampler.Read()
 		if errors.Is(err, sampler.ErrFlushed) {
 			if s.stopping.Load() {

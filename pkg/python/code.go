@@ -33,6 +33,27 @@ func ReadCheck(mem io.ReaderAt, o *Offsets, addr uint64) (uint64, error) {
 	return v, nil
 }
 
+// WordReader reads the 8-byte words at many addresses at once; it returns
+// how many it read, from the first. process.Memory is one.
+type WordReader interface {
+	ReadWords(addrs, out []uint64) (int, error)
+}
+
+// ReadChecks is ReadCheck for the code objects at each of addrs, into out,
+// in as few reads as mem allows. It returns how many it read, from the
+// first, and the error that stopped it.
+func ReadChecks(mem WordReader, o *Offsets, addrs, out []uint64) (int, error) {
+	at := make([]uint64, len(addrs))
+	for i, a := range addrs {
+		at[i] = a + uint64(o.CheckOffset)
+	}
+	n, err := mem.ReadWords(at, out)
+	if err != nil {
+		return n, fmt.Errorf("read check bytes of code object at %#x: %w", addrs[n], err)
+	}
+	return n, nil
+}
+
 // ReadCode reads the code object at addr. Strings are cut at MaxString code
 // points and the line table may be at most MaxLineTable bytes.
 func ReadCode(mem io.ReaderAt, o *Offsets, v Version, addr uint64) (*Code, error) {

@@ -3,6 +3,7 @@ package sampler
 import (
 	"encoding/binary"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -79,4 +80,34 @@ func FuzzParseCPUList(f *testing.F) {
 			t.Fatal("no CPUs and no error")
 		}
 	})
+}
+
+func TestNextPoll(t *testing.T) {
+	tests := []struct {
+		last    time.Duration
+		hurried bool
+		want    time.Duration
+	}{
+		{0, false, pollMin},
+		{0, true, pollMin},
+		{pollMin, false, 2 * pollMin},
+		{pollMax / 2, false, pollMax},
+		{pollMax, false, pollMax},
+		{pollMax, true, pollMin},
+	}
+	for _, tt := range tests {
+		if got := nextPoll(tt.last, tt.hurried); got != tt.want {
+			t.Errorf("nextPoll(%v, %v) = %v, want %v", tt.last, tt.hurried, got, tt.want)
+		}
+	}
+}
+
+func TestDefaultRingBytes(t *testing.T) {
+	for _, tt := range []struct{ cpus, want int }{
+		{1, 512 << 10}, {2, 512 << 10}, {4, 512 << 10}, {5, 1 << 20}, {16, 2 << 20}, {64, 8 << 20}, {1024, 8 << 20},
+	} {
+		if got := DefaultRingBytes(tt.cpus); got != tt.want {
+			t.Errorf("DefaultRingBytes(%d) = %d, want %d", tt.cpus, got, tt.want)
+		}
+	}
 }

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,8 +22,8 @@ type Config struct {
 	// Rate is the sampling frequency per CPU in Hz; 0 means 100. A busy thread
 	// is sampled Rate times per second of its CPU time.
 	Rate int
-	// RingBytes is the ring buffer size, a power of two; 0 means 2 MiB: at
-	// 100 Hz the reader, polling every 20 ms, finds a few tens of KiB there.
+	// RingBytes is the ring buffer size, a power of two; 0 means
+	// DefaultRingBytes for the machine's CPUs.
 	RingBytes int
 	// OffCPU also records the time target threads spend off the CPU, from
 	// the scheduler's sched_switch tracepoint.
@@ -39,8 +41,27 @@ type Config struct {
 // over: 16 MiB of kernel memory.
 const DefaultUnwindRows = 2 << 20
 
-// pollInterval bounds how long a sample may wait in the ring buffer.
-const pollInterval = 20 * time.Millisecond
+// DefaultRingBytes sizes the ring buffer for cpus CPUs: 128 KiB each, at
+// least 512 KiB, at most 8 MiB, a power of two. Every busy CPU adds at most
+// Rate samples a second of at most a few KiB; the BPF side wakes the reader
+// once 256 KiB wait, so the smallest ring still holds as much again while
+// the reader comes. Each byte of the ring counts twice in bprof's RSS once
+// the ring has gone round (its pages are mapped twice), so it is not made
+// larger than the machine needs.
+func DefaultRingBytes(cpus int) int {
+	n := 512 << 10
+	for n < cpus*(128<<10) && n < 8<<20 {
+		n *= 2
+	}
+	return n
+}
+
+// Read polls the ring buffer every pollMin while the samples bring news
+// (Hurry), and backs off to pollMax, doubling, while they do not.
+const (
+	pollMin = 20 * time.Millisecond
+	pollMax = 160 * time.Millisecond
+)
 
 // ProgramPrefix starts the name of every BPF program bprof loads, so tests and
 // operators can tell bprof's programs from others (bpftool prog list).
@@ -68,7 +89,13 @@ type Sampler struct {
 	reader    *ringbuf.Reader
 	rec       ringbuf.Record
 	wake      chan struct{} // ends Read's wait between polls early (Flush, Close)
+	flushing  atomic.Bool   // Flush was called: Read must reach the reader's ErrFlushed
+	ringMu    sync.Mutex    // orders Close's unmapping of the ring after a look at it
+	closed    bool          // guarded by ringMu
 	poll      *time.Timer   // Read's wait between polls
+	interval  time.Duration // Read's current wait between polls
+	hurry     atomic.Bool   // Hurry was called since Read last slept
+	ringWake  *ringWaker    // the ring's own wake-ups, through the Go runtime's poller
 	rowsMu    sync.Mutex
 	rows      *rowAlloc // runs of unwind_rows in use; guarded by rowsMu
 	memMu     sync.Mutex
@@ -87,7 +114,7 @@ func New(cfg Config) (*Sampler, error) {
 		return nil, fmt.Errorf("sampling rate %d Hz out of range: use 1 to 10000", cfg.Rate)
 	}
 	if cfg.RingBytes == 0 {
-		cfg.RingBytes = 2 << 20
+		cfg.RingBytes = DefaultRingBytes(runtime.NumCPU())
 	}
 	if cfg.RingBytes < os.Getpagesize() || cfg.RingBytes&(cfg.RingBytes-1) != 0 {
 		return nil, fmt.Errorf("ring buffer size %d: want a power of two of at least a page", cfg.RingBytes)
@@ -117,6 +144,11 @@ func New(cfg Config) (*Sampler, error) {
 		s.objs.Close()
 		return nil, fmt.Errorf("open ring buffer: %w", err)
 	}
+	s.ringWake, err = watchRing(s.objs.Samples.FD(), s.wakeReader)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.cpu, err = openCPUClock(s.objs.BprofCpu, cfg.Rate)
 	if err != nil {
 		s.Close()
@@ -139,12 +171,22 @@ func (s *Sampler) Rate() int { return s.cfg.Rate }
 func (s *Sampler) Read() (Sample, error) {
 	for {
 		// The ring is read without blocking, and between reads Read sleeps
-		// on a Go timer, not in epoll_wait. A goroutine blocked in a system
-		// call for the 20 ms of a poll holds its thread, and the Go runtime's
-		// monitor, seeing it, polls every 20 µs and more: 38 % of the agent's
-		// CPU over 54 processes went to those wake-ups (perf, 2026-12-02).
-		// The BPF side's wake-ups (a request, 256 KiB waiting) are seen at
-		// the next poll, at most pollInterval later.
+		// on a Go timer, or until the ring's own wake-up (a request, 256 KiB
+		// waiting) arrives through the Go runtime's poller (ringWaker). A
+		// goroutine blocked in epoll_wait for the 20 ms of a poll holds its
+		// thread, and the Go runtime's monitor, seeing it, polls every 20 µs
+		// and more: 38 % of the agent's CPU over 54 processes went to those
+		// wake-ups (perf, 2026-12-02). A look at the ring's positions is no
+		// system call: with nothing waiting, Read sleeps without entering
+		// the kernel at all.
+		pending, err := s.pending()
+		if err != nil {
+			return Sample{}, err
+		}
+		if pending == 0 && !s.flushing.Load() {
+			s.sleep()
+			continue
+		}
 		s.reader.SetDeadline(time.Now())
 		if err := s.reader.ReadInto(&s.rec); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -155,6 +197,7 @@ func (s *Sampler) Read() (Sample, error) {
 				return Sample{}, ErrClosed
 			}
 			if errors.Is(err, ringbuf.ErrFlushed) {
+				s.flushing.Store(false)
 				return Sample{}, ErrFlushed
 			}
 			return Sample{}, fmt.Errorf("read ring buffer: %w", err)
@@ -163,12 +206,15 @@ func (s *Sampler) Read() (Sample, error) {
 	}
 }
 
-// sleep waits pollInterval, or less if Flush or Close wakes it.
+// sleep waits until the next poll, or less if the ring, Flush or Close
+// wakes it. Each wait without a Hurry since the last doubles the next, up to
+// pollMax.
 func (s *Sampler) sleep() {
+	s.interval = nextPoll(s.interval, s.hurry.Swap(false))
 	if s.poll == nil {
-		s.poll = time.NewTimer(pollInterval)
+		s.poll = time.NewTimer(s.interval)
 	} else {
-		s.poll.Reset(pollInterval)
+		s.poll.Reset(s.interval)
 	}
 	select {
 	case <-s.poll.C:
@@ -176,6 +222,21 @@ func (s *Sampler) sleep() {
 		s.poll.Stop()
 	}
 }
+
+// nextPoll is the wait after one of last, hurried or not.
+func nextPoll(last time.Duration, hurried bool) time.Duration {
+	if hurried || last == 0 {
+		return pollMin
+	}
+	return min(2*last, pollMax)
+}
+
+// Hurry asks Read to poll again soon: the samples just read carried
+// something that is best read from the target before it changes (a code
+// object not seen before, or one whose check no longer held). A sample
+// waits in the ring at most pollMin then, where it may wait pollMax while
+// the samples bring nothing new.
+func (s *Sampler) Hurry() { s.hurry.Store(true) }
 
 // wakeReader ends a Read's wait between polls.
 func (s *Sampler) wakeReader() {
@@ -188,13 +249,27 @@ func (s *Sampler) wakeReader() {
 // Flush wakes a waiting Read: Read returns what the ring buffer holds, then
 // ErrFlushed. It is how to drain the samples already taken before Close.
 func (s *Sampler) Flush() error {
+	s.flushing.Store(true)
 	err := s.reader.Flush()
 	s.wakeReader()
 	return err
 }
 
 // Pending returns the bytes waiting in the ring buffer.
-func (s *Sampler) Pending() int { return s.reader.AvailableBytes() }
+func (s *Sampler) Pending() int {
+	n, _ := s.pending()
+	return n
+}
+
+// pending is Pending, or ErrClosed once Close unmapped the ring.
+func (s *Sampler) pending() (int, error) {
+	s.ringMu.Lock()
+	defer s.ringMu.Unlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	return s.reader.AvailableBytes(), nil
+}
 
 // Close detaches every program, closes the perf events and unloads the BPF
 // objects. A Read in progress returns ErrClosed.
@@ -210,6 +285,12 @@ func (s *Sampler) Close() error {
 	}
 	errs = append(errs, s.detachAllAllocProbes())
 	if s.reader != nil {
+		s.ringMu.Lock()
+		s.closed = true
+		s.ringMu.Unlock()
+		if s.ringWake != nil {
+			errs = append(errs, s.ringWake.Close())
+		}
 		errs = append(errs, s.reader.Close())
 		s.wakeReader()
 	}

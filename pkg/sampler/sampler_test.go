@@ -1,6 +1,7 @@
 package sampler
 
 import (
+	"errors"
 	"math"
 	"os/exec"
 	"testing"
@@ -31,11 +32,7 @@ func TestSampleBusyProcess(t *testing.T) {
 	began := time.Now()
 	deadline := began.Add(2 * time.Second)
 	n := 0
-	for time.Now().Before(deadline) {
-		smp, err := s.Read()
-		if err != nil {
-			t.Fatal(err)
-		}
+	check := func(smp Sample) {
 		if smp.PID != cmd.Process.Pid || smp.Kind != KindCPU {
 			t.Fatalf("sample of pid %d kind %d, want pid %d cpu", smp.PID, smp.Kind, cmd.Process.Pid)
 		}
@@ -44,12 +41,33 @@ func TestSampleBusyProcess(t *testing.T) {
 		}
 		n++
 	}
+	for time.Now().Before(deadline) {
+		smp, err := s.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(smp)
+	}
+	// Samples wait in the ring up to a poll's interval: Flush drains them.
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		smp, err := s.Read()
+		if errors.Is(err, ErrFlushed) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(smp)
+	}
 	ran1, _ := process.RunTime(pid, pid)
 	span := time.Since(began).Seconds()
 	st, _ := s.Stats()
 	// A 100 Hz tick lands on the thread with the probability q that it is on
 	// that CPU: over the span's ticks the count is binomial, σ = √(n·q·(1−q));
-	// allow 4σ and a tick at each end. (The last samples of the span may still
+	// allow 4σ and a tick at each end. (A sample taken as Flush ran may still
 	// be in the ring: the bound is one-sided.)
 	ran := float64(ran1-ran0) / 1e9
 	q := math.Min(1, ran/span)

@@ -6,11 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/bprof/bprof/pkg/process"
 	"github.com/bprof/bprof/pkg/python"
 	"github.com/bprof/bprof/pkg/unwind"
-	"golang.org/x/sys/unix"
 )
 
 // PyFlags are what the BPF walker reported about a sample's Python stack.
@@ -34,6 +35,9 @@ type PyFlags struct {
 type Python struct {
 	native *Native
 	cache  *process.Cache // the native symbolizer's, or one of its own
+
+	clock monoClock     // when check bytes are read, in the samples' clock
+	reads atomic.Uint64 // code objects read, and checks found changed (CodeReads)
 
 	mu    sync.Mutex
 	procs map[int]*pyProc
@@ -61,9 +65,25 @@ type pyProc struct {
 	// checks is the check bytes read at each code address, and when: a
 	// cached check of a sample taken before then is verified by it.
 	checks map[uint64]readCheck
+	// hot lists the code addresses samples asked about lately, whose
+	// checks are read again together (refreshChecks).
+	hot []uint64
 }
 
-type readCheck struct{ check, at uint64 }
+// readCheck is a code object's check bytes as read at a time (Monotonic),
+// and the time of the last sample that asked about them.
+type readCheck struct {
+	check, at, used uint64
+	hot             bool // in pyProc.hot
+}
+
+const (
+	// maxHotCodes bounds pyProc.hot, and so the words of one read.
+	maxHotCodes = 512
+	// hotFor is how long after a sample last asked about a code object
+	// its check is still read with the others.
+	hotFor = uint64(time.Second)
+)
 
 type codeKey struct{ addr, check uint64 }
 
@@ -75,7 +95,7 @@ const maxCodesPerProcess = 1 << 16
 // frames from the rest, and shares its cache of parsed files; native may be
 // nil, for Attach alone.
 func NewPython(native *Native) *Python {
-	p := &Python{native: native, procs: map[int]*pyProc{}, files: map[*process.Binary]*interpFile{}}
+	p := &Python{native: native, procs: map[int]*pyProc{}, files: map[*process.Binary]*interpFile{}, clock: newMonoClock()}
 	if native != nil {
 		p.cache = native.cache
 	} else {
@@ -283,6 +303,7 @@ func (p *Python) pyFrame(pp *pyProc, ref python.FrameRef, sampledAt uint64) Fram
 	p.mu.Unlock()
 	if !ok {
 		var err error
+		p.reads.Add(1)
 		c, err = python.ReadCode(pp.mem, pp.interp.Offsets, pp.interp.Version, ref.Code)
 		switch {
 		case err != nil:
@@ -319,33 +340,91 @@ func (p *Python) pyFrame(pp *pyProc, ref python.FrameRef, sampledAt uint64) Fram
 // checkStillHeld tells whether the code object at ref.Code had ref.Check
 // after the sample, when the walker took the check from its cache: reading
 // the object then tells a reused address (other bytes) from the object the
-// cache saw. One read per address serves every sample taken before it, so
-// a batch of samples costs one read per code object in it. A process that
-// can no longer be read (it exited) is taken at the walker's word.
+// cache saw. One read serves every sample taken before it, and the checks
+// of all the code objects samples asked about lately are read together, so
+// a batch of samples costs about one system call. A process that can no
+// longer be read (it exited) is taken at the walker's word.
 func (p *Python) checkStillHeld(pp *pyProc, ref python.FrameRef, sampledAt uint64) bool {
 	p.mu.Lock()
 	r, ok := pp.checks[ref.Code]
-	p.mu.Unlock()
-	if !ok || r.at <= sampledAt {
-		var ts unix.Timespec
-		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-			return true
-		}
-		check, err := python.ReadCheck(pp.mem, pp.interp.Offsets, ref.Code)
-		if err != nil {
-			// Gone (a process that exited before its last samples were
-			// named): nothing to check against, so trust the walker.
-			return true
-		}
-		r = readCheck{check: check, at: uint64(ts.Nano())}
-		p.mu.Lock()
-		if len(pp.checks) >= maxCodesPerProcess {
-			clear(pp.checks)
-		}
+	if ok {
+		r.used = max(r.used, sampledAt)
 		pp.checks[ref.Code] = r
-		p.mu.Unlock()
 	}
-	return r.check == ref.Check
+	p.mu.Unlock()
+	if ok && r.at > sampledAt {
+		if r.check != ref.Check {
+			p.reads.Add(1)
+			return false
+		}
+		return true
+	}
+	check, ok := p.refreshChecks(pp, ref.Code, sampledAt)
+	if !ok {
+		return true
+	}
+	if check != ref.Check {
+		p.reads.Add(1)
+		return false
+	}
+	return true
+}
+
+// CodeReads counts the code objects read from targets, and the cached
+// checks found changed. While it grows, the targets' code is changing, and
+// samples are best named soon after they are taken.
+func (p *Python) CodeReads() uint64 { return p.reads.Load() }
+
+// refreshChecks reads the check bytes of the code object at addr again, and
+// with them those of the hot code objects not read since sampledAt: the
+// samples of the same batch will ask about most of them. It returns addr's
+// check, or false when it could not be read.
+func (p *Python) refreshChecks(pp *pyProc, addr, sampledAt uint64) (uint64, bool) {
+	addrs := []uint64{addr}
+	p.mu.Lock()
+	hot := pp.hot[:0]
+	for _, a := range pp.hot {
+		r := pp.checks[a]
+		if r.used+hotFor < sampledAt {
+			r.hot = false
+			pp.checks[a] = r
+			continue
+		}
+		hot = append(hot, a)
+		if a != addr && r.at <= sampledAt {
+			addrs = append(addrs, a)
+		}
+	}
+	pp.hot = hot
+	p.mu.Unlock()
+
+	// The time is taken before the read, so a sample it serves was surely
+	// taken before the bytes were read.
+	at := p.clock.Now()
+	checks := make([]uint64, len(addrs))
+	n, _ := python.ReadChecks(pp.mem, pp.interp.Offsets, addrs, checks)
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(pp.checks)+n > maxCodesPerProcess {
+		clear(pp.checks)
+		pp.hot = pp.hot[:0]
+	}
+	for i, a := range addrs[:n] {
+		r, ok := pp.checks[a]
+		r.check, r.at = checks[i], at
+		if !ok {
+			r.used = sampledAt
+		}
+		if !r.hot && len(pp.hot) < maxHotCodes {
+			r.hot = true
+			pp.hot = append(pp.hot, a)
+		}
+		pp.checks[a] = r
+	}
+	// Gone (a process that exited before its last samples were named):
+	// nothing to check against.
+	return checks[0], n > 0
 }
 
 func pseudo(name string) Frame { return Frame{Kind: KindPseudo, Name: name} }
