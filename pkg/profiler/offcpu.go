@@ -186,7 +186,7 @@ type waitStack struct {
 // machinery on top.
 func (s *Session) waitSymbolize(smp *sampler.Sample) []symbolize.Frame {
 	var addrs []uint64
-	frames := s.symbolizeInto(smp, nil, &addrs)
+	frames := s.symbolizeInto(smp, nil, &addrs, nil)
 	for i := 0; i < len(frames) && i < 8; i++ {
 		if tracingFrame(&frames[i]) {
 			frames = frames[i+1:]

@@ -62,6 +62,7 @@ type Session struct {
 	counts   Counts
 
 	frames     []symbolize.Frame
+	spare      []symbolize.Frame // symbolize's second frame buffer
 	addrs      []uint64
 	blocked    map[int]*blockedThread    // by TID: off the CPU when their process was added
 	names      map[threadKey]threadName  // thread names (names.go)
@@ -432,12 +433,14 @@ func (s *Session) handle(smp *sampler.Sample) {
 // symbolize names a sample's frames, leaf first: kernel, then native frames
 // down to the interpreter, then the Python frames (docs/ARCHITECTURE.md).
 func (s *Session) symbolize(smp *sampler.Sample) []symbolize.Frame {
-	s.frames = s.symbolizeInto(smp, s.frames[:0], &s.addrs)
+	s.frames = s.symbolizeInto(smp, s.frames[:0], &s.addrs, &s.spare)
 	return s.frames
 }
 
-// symbolizeInto is symbolize with the caller's buffers.
-func (s *Session) symbolizeInto(smp *sampler.Sample, f []symbolize.Frame, addrs *[]uint64) []symbolize.Frame {
+// symbolizeInto is symbolize with the caller's buffers; spare is a second
+// frame buffer the Python frames may be interleaved into, and gets the one
+// the result does not use (nil: a new one is allocated).
+func (s *Session) symbolizeInto(smp *sampler.Sample, f []symbolize.Frame, addrs *[]uint64, spare *[]symbolize.Frame) []symbolize.Frame {
 	f = s.kernel.Symbolize(smp.Kernel, f)
 	if smp.Flags&sampler.FlagKernelStackErr != 0 {
 		f = append(f, export.Pseudo("[kernel stack unreadable]"))
@@ -447,12 +450,25 @@ func (s *Session) symbolizeInto(smp *sampler.Sample, f []symbolize.Frame, addrs 
 	if smp.Flags&sampler.FlagPyTarget != 0 {
 		flags := pyFlags(smp.Flags)
 		flags.SampledAt = smp.Time
-		f = s.python.Interleave(smp.PID, f, nat, smp.Python, flags)
+		var out []symbolize.Frame
+		if spare != nil {
+			out = (*spare)[:0]
+		}
+		in := f
+		f = s.python.Interleave(smp.PID, f, nat, smp.Python, flags, out)
+		if spare != nil && !sameArray(f, in) {
+			*spare = in[:0]
+		}
 	}
 	if len(f) == 0 {
 		f = append(f, export.Pseudo("[no stack]"))
 	}
 	return f
+}
+
+// sameArray reports whether a and b start in the same array.
+func sameArray(a, b []symbolize.Frame) bool {
+	return cap(a) > 0 && cap(b) > 0 && &a[:1][0] == &b[:1][0]
 }
 
 func pyFlags(f sampler.Flags) symbolize.PyFlags {

@@ -24,8 +24,7 @@ func (pp *pyProc) isEvalLoop(f Frame) bool {
 // eval call each runs, leaf first: up to and including a frame marked Entry
 // (3.11+), or one frame each before 3.11, where every Python call is a C
 // call of the eval loop.
-func pyGroups(py []python.FrameRef, perFrame bool) [][]python.FrameRef {
-	var groups [][]python.FrameRef
+func pyGroups(py []python.FrameRef, perFrame bool, groups [][]python.FrameRef) [][]python.FrameRef {
 	start := 0
 	for i, f := range py {
 		if perFrame || f.Entry {
@@ -48,8 +47,10 @@ func pyGroups(py []python.FrameRef, perFrame bool) [][]python.FrameRef {
 //
 // Groups and eval frames are paired from the root when both walks are whole,
 // and from the leaf otherwise, since each walk loses frames at the root end.
-func (p *Python) interleaveEval(pp *pyProc, frames []Frame, nat int, py []python.FrameRef, flags PyFlags) ([]Frame, bool) {
-	var evals []int // indexes into frames, leaf first
+// The stack is built from out, which must not share frames' array.
+func (p *Python) interleaveEval(pp *pyProc, frames []Frame, nat int, py []python.FrameRef, flags PyFlags, out []Frame) ([]Frame, bool) {
+	var evalBuf [32]int
+	evals := evalBuf[:0] // indexes into frames, leaf first
 	for i := nat; i < len(frames); i++ {
 		if pp.isEvalLoop(frames[i]) {
 			evals = append(evals, i)
@@ -58,15 +59,15 @@ func (p *Python) interleaveEval(pp *pyProc, frames []Frame, nat int, py []python
 	if len(evals) == 0 {
 		return nil, false
 	}
-	groups := pyGroups(py, pp.interp.Version.Less(3, 11))
+	var groupBuf [32][]python.FrameRef
+	groups := pyGroups(py, pp.interp.Version.Less(3, 11), groupBuf[:0])
 	pyWhole := !flags.ReadError && !flags.Truncated
 	// shift: group k goes with eval frame k+shift (both leaf first).
 	shift := 0
 	if pyWhole && flags.NativeComplete {
 		shift = max(len(evals)-len(groups), 0)
 	}
-	out := make([]Frame, 0, len(frames)+len(py)+1)
-	out = append(out, frames[:nat]...)
+	out = append(out[:0], frames[:nat]...)
 	lastPy := -1 // out index of the root-most Python frame
 	e := 0       // eval frames passed so far, leaf first
 	for i := nat; i < len(frames); i++ {

@@ -237,8 +237,10 @@ func (p *Python) proc(pid int) *pyProc {
 // of) the eval-loop frame that runs it (see interleaveEval). Otherwise the
 // native frames below the interpreter's leaf-most frame are dropped, as a
 // frame-pointer walk through CPython is not reliable, and the Python frames
-// follow it.
-func (p *Python) Interleave(pid int, frames []Frame, nat int, py []python.FrameRef, flags PyFlags) []Frame {
+// follow it. The stack may be built in out's array, which must not be
+// frames' (a caller naming many samples passes the same two buffers, turn
+// about, and allocates nothing).
+func (p *Python) Interleave(pid int, frames []Frame, nat int, py []python.FrameRef, flags PyFlags, out []Frame) []Frame {
 	pp := p.proc(pid)
 	if pp == nil || (len(py) == 0 && !flags.ReadError && !flags.Truncated) {
 		if flags.UnknownThread && pp != nil {
@@ -247,7 +249,7 @@ func (p *Python) Interleave(pid int, frames []Frame, nat int, py []python.FrameR
 		return frames
 	}
 	if flags.NativeUnwound {
-		if out, ok := p.interleaveEval(pp, frames, nat, py, flags); ok {
+		if out, ok := p.interleaveEval(pp, frames, nat, py, flags, out[:0]); ok {
 			return out
 		}
 	}
