@@ -23,7 +23,7 @@ type Config struct {
 	// is sampled Rate times per second of its CPU time.
 	Rate int
 	// RingBytes is the ring buffer size, a power of two; 0 means
-	// DefaultRingBytes for the machine's CPUs.
+	// DefaultRingBytes for the machine's CPUs, four times that with Memory.
 	RingBytes int
 	// OffCPU also records the time target threads spend off the CPU, from
 	// the scheduler's sched_switch tracepoint.
@@ -115,6 +115,12 @@ func New(cfg Config) (*Sampler, error) {
 	}
 	if cfg.RingBytes == 0 {
 		cfg.RingBytes = DefaultRingBytes(runtime.NumCPU())
+		if cfg.Memory {
+			// Allocation samples come as fast as the target allocates,
+			// not at a rate per CPU: tens of thousands a second at a
+			// small sampling interval, where a 512 KiB ring lost 1 %.
+			cfg.RingBytes *= 4
+		}
 	}
 	if cfg.RingBytes < os.Getpagesize() || cfg.RingBytes&(cfg.RingBytes-1) != 0 {
 		return nil, fmt.Errorf("ring buffer size %d: want a power of two of at least a page", cfg.RingBytes)
@@ -190,7 +196,10 @@ func (s *Sampler) Read() (Sample, error) {
 		s.reader.SetDeadline(time.Now())
 		if err := s.reader.ReadInto(&s.rec); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				s.sleep()
+				// The reader keeps the end of its last wait and returns
+				// it at the end of the records it found then, which may
+				// be a wait ago: the look at the ring above decides
+				// whether to sleep, and a Flush is not slept through.
 				continue
 			}
 			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
