@@ -129,6 +129,7 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer sess.Close()
+	shedHeap()                           // loading the BPF objects left ~10 MB of garbage (the kernel's BTF)
 	where := map[int]map[string]string{} // container labels by pid, read while the targets live
 	for _, pid := range *pids {
 		if err := sess.Add(pid); err != nil {
@@ -177,6 +178,7 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	// Start-up (the verifier, symbols, unwind tables) is over: say so, for
 	// people and for scripts that wait to start the work they want measured.
 	fmt.Fprintf(stderr, "bprof: recording %s; Ctrl-C to stop\n", describeTargets(*pids, child, d))
+	settleHeap()
 	var status *status
 	if child == nil {
 		status = startStatus(stderr, sess)
@@ -185,6 +187,7 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	if status != nil {
 		status.stop()
 	}
+	shedHeap()
 	p, start, end := sess.Cut()
 	export.AddLabels(p, func(pid int) map[string]string { return where[pid] })
 	st, statErr := sess.Stats()
