@@ -17,7 +17,7 @@ func parts(root func() (*chroot, error)) []part {
 	d := func(cfg config) time.Duration { return cfg.duration }
 	return []part{
 		{"depth", func(cfg config, r *report) error {
-			for _, depth := range []int{8, 16, 64, 128} {
+			for _, depth := range []int{4, 8, 16, 64, 128} {
 				m, err := perSampleCost(cfg.python, depth, d(cfg))
 				if err != nil {
 					return fmt.Errorf("depth %d: %w", depth, err)
@@ -34,7 +34,7 @@ func parts(root func() (*chroot, error)) []part {
 					return fmt.Errorf("%d threads: %w", threads, err)
 				}
 				r.agent = append(r.agent, m)
-				log.Printf("%d threads: %.3f%% of a core, %.1f MB", threads, m.cpuShare*100, float64(m.maxRSS)/1e6)
+				log.Printf("%d threads: %.3f%% of a core per thread steady, %.3f%% over its whole life, %.1f MB", threads, m.steadyShare*100, m.cpuShare*100, float64(m.maxRSS)/1e6)
 			}
 			p, err := profileAgent(cfg.python, 16, 3*d(cfg))
 			if err != nil {
