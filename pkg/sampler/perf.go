@@ -3,6 +3,7 @@ package sampler
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -11,6 +12,14 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
+
+// AttachCPUClock attaches prog, a perf_event program, to cpu-clock events on
+// every online CPU at rate Hz, as New attaches bprof's own: a benchmark runs
+// a reference program (an empty one, the floor) on the same ticks with it.
+// Close detaches it.
+func AttachCPUClock(prog *ebpf.Program, rate int) (io.Closer, error) {
+	return openCPUClock(prog, rate)
+}
 
 // perfEvents are one perf event per online CPU, each linked to a program.
 type perfEvents struct {
