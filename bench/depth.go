@@ -33,24 +33,51 @@ func (d depthResult) floorPerSample() float64 {
 // aboveFloor is nsPerSample less the floor: what bprof's code adds.
 func (d depthResult) aboveFloor() float64 { return d.nsPerSample - d.floorPerSample() }
 
-// measureFloor starts the empty program beside a measurement; the returned
-// func ends it and stores its cost per run in res.
-func measureFloor(res *depthResult) (func() error, error) {
-	f, err := startFloor(100)
+// measureSample profiles pid for d with opts, an empty program beside it
+// on the same ticks (floorProbe), and returns the cost of bprof's on-CPU
+// program per run and per sample of the target, the floor's, and the
+// profile. bpf_stats must be on (enableStats).
+func measureSample(pid int, opts profiler.Options, d time.Duration) (depthResult, *profile.Profile, error) {
+	var res depthResult
+	floor, err := startFloor(100)
 	if err != nil {
-		return nil, err
+		return res, nil, err
 	}
-	return func() error {
-		defer f.Close()
-		st, err := f.stats()
-		if err != nil {
-			return fmt.Errorf("read the empty program's stats: %w", err)
-		}
-		if st.RunCount > 0 {
-			res.floorPerRun = float64(st.Runtime.Nanoseconds()) / float64(st.RunCount)
-		}
-		return nil
-	}, nil
+	defer floor.Close()
+	s, err := profileFor(pid, opts, d)
+	if err != nil {
+		return res, nil, err
+	}
+	defer s.Close()
+	ps, err := s.ProgramStats()
+	if err != nil {
+		return res, nil, err
+	}
+	fs, err := floor.stats()
+	if err != nil {
+		return res, nil, fmt.Errorf("read the empty program's stats: %w", err)
+	}
+	counters, err := s.Stats()
+	if err != nil {
+		return res, nil, err
+	}
+	p, _, _ := s.Cut()
+	for _, smp := range p.Sample {
+		res.samples += smp.Value[0]
+	}
+	res.natives = nativeFrames(p)
+	st := ps["bprof_cpu"]
+	res.runs = st.RunCount
+	if st.RunCount > 0 {
+		res.nsPerRun = float64(st.Runtime.Nanoseconds()) / float64(st.RunCount)
+	}
+	if counters.Samples > 0 {
+		res.nsPerSample = float64(st.Runtime.Nanoseconds()) / float64(counters.Samples)
+	}
+	if fs.RunCount > 0 {
+		res.floorPerRun = float64(fs.Runtime.Nanoseconds()) / float64(fs.RunCount)
+	}
+	return res, p, nil
 }
 
 // nativeFrames is the median count of file-backed frames per sample.
@@ -73,46 +100,24 @@ func nativeFrames(p *profile.Profile) float64 {
 // perSampleCost profiles a thread whose Python stack is depth frames deep and
 // reads the kernel's run time of the on-CPU program.
 func perSampleCost(python string, depth int, d time.Duration) (depthResult, error) {
-	res := depthResult{depth: depth}
 	stats, err := enableStats()
 	if err != nil {
-		return res, err
+		return depthResult{depth: depth}, err
 	}
 	defer stats.Close()
 	// Pinned: the two vCPUs differ ~1.5× in speed, and so does the cost.
 	w, err := launch(pinned(targetCPU, []string{python, filepath.Join("testdata", "python", "depth.py"), fmt.Sprint(depth), fmt.Sprint(d.Seconds() + 5), "1"}))
 	if err != nil {
-		return res, err
+		return depthResult{depth: depth}, err
 	}
 	defer w.stop()
-	endFloor, err := measureFloor(&res)
+	res, p, err := measureSample(w.pid(), profiler.Options{}, d)
+	res.depth = depth
 	if err != nil {
 		return res, err
 	}
-	s, err := profileFor(w.pid(), profiler.Options{}, d)
-	if err != nil {
-		endFloor()
-		return res, err
-	}
-	defer s.Close()
-	ps, err := s.ProgramStats()
-	if err != nil {
-		endFloor()
-		return res, err
-	}
-	if err := endFloor(); err != nil {
-		return res, err
-	}
-	st := ps["bprof_cpu"]
-	counters, err := s.Stats()
-	if err != nil {
-		return res, err
-	}
-	p, _, _ := s.Cut()
-	res.natives = nativeFrames(p)
 	deepest := 0
 	for _, smp := range p.Sample {
-		res.samples += smp.Value[0]
 		n := 0
 		for _, loc := range smp.Location {
 			if loc.Mapping != nil && loc.Mapping.File == "[python]" {
@@ -123,13 +128,6 @@ func perSampleCost(python string, depth int, d time.Duration) (depthResult, erro
 	}
 	if deepest < min(depth, 128)-1 && os.Getenv("BENCH_NO_CHECK") == "" {
 		return res, fmt.Errorf("deepest Python stack seen has %d frames, want %d", deepest, depth)
-	}
-	res.runs = st.RunCount
-	if st.RunCount > 0 {
-		res.nsPerRun = float64(st.Runtime.Nanoseconds()) / float64(st.RunCount)
-	}
-	if counters.Samples > 0 {
-		res.nsPerSample = float64(st.Runtime.Nanoseconds()) / float64(counters.Samples)
 	}
 	return res, nil
 }

@@ -36,14 +36,14 @@ func unwindCost(python string, d time.Duration) (unwindResult, error) {
 	r := unwindResult{duration: d}
 	var err error
 	for _, fp := range []bool{false, true} {
-		res, native, err := nativeDepthCost(python, fp, d)
+		res, err := nativeDepthCost(python, fp, d)
 		if err != nil {
 			return r, err
 		}
 		if fp {
-			r.fp, r.nativeFP = res, native
+			r.fp, r.nativeFP = res, res.natives
 		} else {
-			r.tables, r.nativeTables = res, native
+			r.tables, r.nativeTables = res, res.natives
 		}
 	}
 	if r.libpython, err = interpreterFile(python); err != nil {
@@ -58,55 +58,21 @@ func unwindCost(python string, d time.Duration) (unwindResult, error) {
 
 // nativeDepthCost is perSampleCost for testdata/python/native_depth.py: 64
 // Python frames over json's C encoder, ~30 native frames deep.
-func nativeDepthCost(python string, fp bool, d time.Duration) (depthResult, float64, error) {
-	res := depthResult{depth: 64}
+func nativeDepthCost(python string, fp bool, d time.Duration) (depthResult, error) {
 	stats, err := enableStats()
 	if err != nil {
-		return res, 0, err
+		return depthResult{depth: 64}, err
 	}
 	defer stats.Close()
 	// Pinned: the two vCPUs differ ~1.5× in speed, and so does the cost.
 	w, err := launch(pinned(targetCPU, []string{python, filepath.Join("testdata", "python", "native_depth.py"), "64", fmt.Sprint(d.Seconds() + 5)}))
 	if err != nil {
-		return res, 0, err
+		return depthResult{depth: 64}, err
 	}
 	defer w.stop()
-	endFloor, err := measureFloor(&res)
-	if err != nil {
-		return res, 0, err
-	}
-	s, err := profileFor(w.pid(), profiler.Options{FramePointers: fp}, d)
-	if err != nil {
-		endFloor()
-		return res, 0, err
-	}
-	defer s.Close()
-	ps, err := s.ProgramStats()
-	if err != nil {
-		endFloor()
-		return res, 0, err
-	}
-	if err := endFloor(); err != nil {
-		return res, 0, err
-	}
-	st := ps["bprof_cpu"]
-	counters, err := s.Stats()
-	if err != nil {
-		return res, 0, err
-	}
-	p, _, _ := s.Cut()
-	for _, smp := range p.Sample {
-		res.samples += smp.Value[0]
-	}
-	res.natives = nativeFrames(p)
-	res.runs = st.RunCount
-	if st.RunCount > 0 {
-		res.nsPerRun = float64(st.Runtime.Nanoseconds()) / float64(st.RunCount)
-	}
-	if counters.Samples > 0 {
-		res.nsPerSample = float64(st.Runtime.Nanoseconds()) / float64(counters.Samples)
-	}
-	return res, res.natives, nil
+	res, _, err := measureSample(w.pid(), profiler.Options{FramePointers: fp}, d)
+	res.depth = 64
+	return res, err
 }
 
 // interpreterFile is the file holding python's bytecode loop: libpython

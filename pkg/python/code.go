@@ -23,24 +23,14 @@ type Code struct {
 	Type      uint64 // ob_type: PyCode_Type's address for a real code object
 }
 
-// ReadCheck reads the 8 check bytes of the code object at addr, as the
-// walker does.
-func ReadCheck(mem io.ReaderAt, o *Offsets, addr uint64) (uint64, error) {
-	v, err := readU64(mem, addr+uint64(o.CheckOffset))
-	if err != nil {
-		return 0, fmt.Errorf("read check bytes of code object at %#x: %w", addr, err)
-	}
-	return v, nil
-}
-
 // WordReader reads the 8-byte words at many addresses at once; it returns
 // how many it read, from the first. process.Memory is one.
 type WordReader interface {
 	ReadWords(addrs, out []uint64) (int, error)
 }
 
-// ReadChecks is ReadCheck for the code objects at each of addrs, into out,
-// in as few reads as mem allows. It returns how many it read, from the
+// ReadChecks reads the 8 check bytes of the code objects at each of addrs,
+// as the walker does, into out, in as few reads as mem allows. It returns how many it read, from the
 // first, and the error that stopped it.
 func ReadChecks(mem WordReader, o *Offsets, addrs, out []uint64) (int, error) {
 	at := make([]uint64, len(addrs))
