@@ -320,7 +320,7 @@ func runAgentWith(ctx context.Context, hurry <-chan os.Signal, args []string, st
 		return err
 	}
 	log.Info("agent started", "pids", opts.PIDs, "listen", opts.Listen, "system_wide", opts.SystemWide, "period", opts.Period)
-	settleHeap()
+	settle()
 	<-ctx.Done()
 	log.Info("stopping: flushing the last batches")
 	t0 := time.Now()

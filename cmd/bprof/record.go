@@ -178,7 +178,7 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	// Start-up (the verifier, symbols, unwind tables) is over: say so, for
 	// people and for scripts that wait to start the work they want measured.
 	fmt.Fprintf(stderr, "bprof: recording %s; Ctrl-C to stop\n", describeTargets(*pids, child, d))
-	settleHeap()
+	settle()
 	var status *status
 	if child == nil {
 		status = startStatus(stderr, sess)

@@ -74,6 +74,7 @@ func runTop(args []string, stdout, stderr io.Writer) error {
 	if err := sess.Add(*pid); err != nil {
 		return err
 	}
+	settle()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

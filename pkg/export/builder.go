@@ -1,9 +1,7 @@
 package export
 
 import (
-	"fmt"
-	"strconv"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/bprof/bprof/pkg/symbolize"
@@ -60,8 +58,9 @@ type Builder struct {
 	modules map[*symbolize.Module]*profile.Mapping
 	fn      map[funcKey]*profile.Function
 	loc     map[locKey]*profile.Location
-	sample  map[string]*profile.Sample
-	key     strings.Builder
+	stacks  map[string]*Stack // by the locations' IDs
+	sample  map[sampleKey]*profile.Sample
+	key     []byte
 	locs    []*profile.Location
 	onCPU   map[int]*threadCPU // by TID, for wall time (SetOnCPU)
 	names   map[threadID]string
@@ -76,6 +75,15 @@ type threadCPU struct {
 	samples  []*profile.Sample
 	measured int64 // ns, -1 until SetOnCPU
 	runqueue int64 // ns of preemptions whose stack was not captured (AddRunqueue)
+}
+
+// sampleKey is what tells two samples apart. The thread's name is not part
+// of it: it is the thread's, one per profile, set at the end (see
+// NameThreads).
+type sampleKey struct {
+	stack    *Stack
+	pid, tid int
+	state    string
 }
 
 type funcKey struct {
@@ -124,7 +132,8 @@ func NewBuilder(opts Options) *Builder {
 		modules: map[*symbolize.Module]*profile.Mapping{},
 		fn:      map[funcKey]*profile.Function{},
 		loc:     map[locKey]*profile.Location{},
-		sample:  map[string]*profile.Sample{},
+		stacks:  map[string]*Stack{},
+		sample:  map[sampleKey]*profile.Sample{},
 		onCPU:   map[int]*threadCPU{},
 		names:   map[threadID]string{},
 	}
@@ -136,11 +145,16 @@ func (b *Builder) Period() int64 { return b.p.Period }
 // AddCPU adds n on-CPU samples of the stack frames (leaf first): each counts
 // one period of CPU time and, in a wall profile, the same of wall time.
 func (b *Builder) AddCPU(frames []symbolize.Frame, l Labels, n int64) {
+	b.AddCPUStack(b.Stack(frames), l, n)
+}
+
+// AddCPUStack is AddCPU for a Stack of this Builder.
+func (b *Builder) AddCPUStack(st *Stack, l Labels, n int64) {
 	v := Values{Count: n, CPU: n * b.p.Period}
 	if b.opts.Wall {
 		v.Wall = v.CPU
 	}
-	s := b.add(frames, l, v)
+	s := b.addStack(st, l, v)
 	if b.opts.Wall {
 		t := b.thread(l)
 		if len(t.samples) == 0 || t.samples[len(t.samples)-1] != s {
@@ -239,7 +253,7 @@ func (b *Builder) spreadRunqueue(t *threadCPU, samples []*profile.Sample, sample
 		count -= s.Value[0]
 		b.locs = append(b.locs[:0], rq)
 		b.locs = append(b.locs, s.Location...)
-		b.addLocations(l, Values{Wall: w})
+		b.addStack(b.intern(b.locs), l, Values{Wall: w})
 	}
 }
 
@@ -251,29 +265,20 @@ func (l Labels) thread() Labels { return Labels{PID: l.PID, TID: l.TID} }
 func (b *Builder) Add(frames []symbolize.Frame, l Labels, v Values) { b.add(frames, l, v) }
 
 func (b *Builder) add(frames []symbolize.Frame, l Labels, v Values) *profile.Sample {
-	b.locs = b.locs[:0]
-	for i := range frames {
-		b.locs = append(b.locs, b.location(&frames[i]))
-	}
-	return b.addLocations(l, v)
+	return b.addStack(b.Stack(frames), l, v)
 }
 
-// addLocations adds a sample whose stack is b.locs.
-func (b *Builder) addLocations(l Labels, v Values) *profile.Sample {
-	b.key.Reset()
-	for _, loc := range b.locs {
-		b.key.WriteString(strconv.FormatUint(loc.ID, 36))
-		b.key.WriteByte(',')
+// addStack adds a sample of the stack st.
+func (b *Builder) addStack(st *Stack, l Labels, v Values) *profile.Sample {
+	if st.b != b {
+		panic("export: a Stack added to a Builder other than its own")
 	}
-	// The thread's name is not part of the key: it is the thread's, one
-	// per profile, set at the end (see NameThreads).
-	fmt.Fprintf(&b.key, "|%d|%d|%s", l.PID, l.TID, l.State)
 	b.nameThread(l)
-	k := b.key.String()
+	k := sampleKey{stack: st, pid: l.PID, tid: l.TID, state: l.State}
 	s := b.sample[k]
 	if s == nil {
 		s = &profile.Sample{
-			Location: append([]*profile.Location(nil), b.locs...),
+			Location: slices.Clone(st.locs),
 			Value:    make([]int64, len(b.p.SampleType)),
 			NumLabel: map[string][]int64{"pid": {int64(l.PID)}, "thread_id": {int64(l.TID)}},
 			Label:    map[string][]string{},

@@ -51,9 +51,10 @@ func (s *Session) noteThreads(pid int) {
 }
 
 // readLateStacks reads the Python stacks of new threads blocked now; the
-// first non-empty one per syscall is kept. Called on each refresh and every
-// watch tick.
-func (s *Session) readLateStacks() {
+// first non-empty one per syscall is kept. Called on each refresh and at
+// every look of the watch; it reports whether some thread is still in its
+// lateWindow.
+func (s *Session) readLateStacks() (pending bool) {
 	want := map[int][]int{}
 	s.mu.Lock()
 	for k, l := range s.late {
@@ -94,6 +95,7 @@ func (s *Session) readLateStacks() {
 		}
 		s.mu.Unlock()
 	}
+	return len(want) > 0
 }
 
 // lateStack returns the Python stack read for thread tid blocked in the

@@ -218,14 +218,18 @@ func (s *Session) MemoryCounts() MemoryCounts {
 }
 
 // refreshMemory reads the targets' sampler counters, so that a target that
-// exits leaves counts at most a tick old.
-func (s *Session) refreshMemory() {
+// exits leaves counts at most a look (watchMin) old. It reports whether
+// memory is profiled.
+func (s *Session) refreshMemory() (profiled bool) {
 	s.mu.Lock()
 	ts := make([]*memTarget, 0, len(s.mem))
 	for _, t := range s.mem {
 		ts = append(ts, t)
 	}
 	s.mu.Unlock()
+	if len(ts) == 0 {
+		return false
+	}
 	for _, t := range ts {
 		if ctl, err := t.smp.Read(); err == nil {
 			s.mu.Lock()
@@ -233,6 +237,7 @@ func (s *Session) refreshMemory() {
 			s.mu.Unlock()
 		}
 	}
+	return true
 }
 
 // addAlloc adds one sampled allocation. Called with s.mu held.
@@ -325,7 +330,3 @@ func (s *Session) trimSampler(smp *sampler.Sample) {
 	}
 	smp.User = smp.User[i:]
 }
-
-// heapSyncTicks is how many 200 ms watch ticks pass between two copies of
-// the targets' live sets outside a Cut: a second.
-const heapSyncTicks = 5

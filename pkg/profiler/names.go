@@ -12,10 +12,6 @@ import (
 // when a thread appears that has none yet: threading registers a thread only
 // once it runs, and a thread of a pool is often sampled before.
 
-// listEveryTicks is how many watch ticks (200 ms) may pass without a
-// listing of a Python target's threads (retryNames).
-const listEveryTicks = 5
-
 // nameRetry is how long an OS name stands in for a Python thread's name
 // before the interpreter is asked again.
 const nameRetry = time.Second
@@ -85,9 +81,10 @@ func (s *Session) finalName(pid, tid int, name string) string {
 // known of threads that exited (pruneThreads).
 //
 // A Python target's threads are listed when its thread count changed since
-// the last listing, and at least every listEveryTicks ticks (a thread that
-// ended as another began leaves the count as it was).
-func (s *Session) retryNames(listAll bool) {
+// the last listing, and at least every listEvery (a thread that ended as
+// another began leaves the count as it was). It reports whether some
+// thread's name is still to be asked for again.
+func (s *Session) retryNames(listAll bool) (pending bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	pids := map[int]bool{}
@@ -96,8 +93,8 @@ func (s *Session) retryNames(listAll bool) {
 			pids[k.pid] = true
 		}
 	}
-	// Python targets' threads are listed at every tick, to name new ones;
-	// all targets' at the first tick of a period, for pruning, which needs
+	// Python targets' threads are listed at every look, to name new ones;
+	// all targets' at the first look of a period, for pruning, which needs
 	// no more (and costs a pass over every name).
 	listed := map[int][]int{}
 	prune := s.prunedAt != s.period
@@ -141,6 +138,7 @@ func (s *Session) retryNames(listAll bool) {
 	if prune {
 		s.pruneThreads(listed)
 	}
+	return len(pids) > 0
 }
 
 // pruneThreads drops the names, late stacks and seen marks (Session.threads,

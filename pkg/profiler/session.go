@@ -64,11 +64,13 @@ type Session struct {
 	frames     []symbolize.Frame
 	spare      []symbolize.Frame // symbolize's second frame buffer
 	addrs      []uint64
+	memo       *stackMemo                // on-CPU stacks named before (readLoop's)
+	smp        sampler.Sample            // the sample readLoop handles
 	blocked    map[int]*blockedThread    // by TID: off the CPU when their process was added
 	names      map[threadKey]threadName  // thread names (names.go)
 	gone       map[threadKey]uint64      // threads found exited, with the period they were found in (names.go)
 	period     uint64                    // how many Cuts ended a period
-	prunedAt   uint64                    // the period whose first watch tick pruned names (names.go)
+	prunedAt   uint64                    // the period whose first watch look pruned names (names.go)
 	periodMu   sync.Mutex                // one endPeriod at a time; guards waits
 	waits      map[waitKey]*waitStack    // wait sites' stacks, named
 	waitPeriod uint64                    // periods ended, for dropIdleWaits; guarded by periodMu
@@ -99,7 +101,7 @@ type target struct {
 	startTime uint64 // /proc/PID/stat start time, to tell a reused PID
 	exited    bool
 	added     time.Time
-	threads   int               // its thread count at the last watch tick (/proc/PID/stat)
+	threads   int               // its thread count at the watch's last look (/proc/PID/stat)
 	listed    int               // its thread count when its threads were last listed (retryNames)
 	stat      *process.StatFile // held open for the watch; nil if it could not be opened
 }
@@ -167,6 +169,7 @@ func NewSession(opts Options) (*Session, error) {
 		gone:    map[threadKey]uint64{},
 		waits:   map[waitKey]*waitStack{},
 		late:    map[threadKey]*lateThread{},
+		memo:    newStackMemo(),
 	}
 	s.mem, s.memRemoved = map[int]*memTarget{}, map[int]bool{}
 	if opts.Memory {
@@ -377,7 +380,7 @@ func (s *Session) readLoop() error {
 			reads = n
 			s.sampler.Hurry()
 		}
-		smp, err := s.sampler.Read()
+		err := s.sampler.ReadInto(&s.smp)
 		if errors.Is(err, sampler.ErrFlushed) {
 			if s.stopping.Load() {
 				return nil
@@ -391,7 +394,7 @@ func (s *Session) readLoop() error {
 		if err != nil {
 			return err
 		}
-		s.handle(&smp)
+		s.handle(&s.smp)
 	}
 }
 
@@ -406,6 +409,7 @@ func (s *Session) handle(smp *sampler.Sample) {
 		}
 		return
 	case sampler.KindCPU:
+		s.addCPU(smp)
 	case sampler.KindAlloc:
 		if s.heap == nil {
 			return
@@ -415,19 +419,54 @@ func (s *Session) handle(smp *sampler.Sample) {
 		s.mu.Lock()
 		s.addAlloc(smp, frames)
 		s.mu.Unlock()
-		return
-	default:
-		return
 	}
-	frames := s.symbolize(smp)
+}
+
+// addCPU adds an on-CPU sample, naming its stack unless the memo has it.
+func (s *Session) addCPU(smp *sampler.Sample) {
+	e := s.memo.find(smp, s.native.Changes(), s.python.Changes())
+	if e != nil && smp.Flags&sampler.FlagPyTarget != 0 && !s.python.StillHeld(smp.PID, smp.Python, smp.Time) {
+		e = nil
+	}
+	var frames []symbolize.Frame
+	if e == nil || !s.holds(e.stack) {
+		// New, or named in an earlier period: name it (outside s.mu,
+		// which naming's reads of the target would hold up).
+		frames = s.symbolize(smp)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.builder.AddCPU(frames, export.Labels{PID: smp.PID, TID: smp.TID, ThreadName: s.threadName(smp.PID, smp.TID, smp.Comm)}, 1)
+	if frames == nil && !s.builder.Holds(e.stack) {
+		frames = s.symbolize(smp) // a Cut came in between
+	}
+	var st *export.Stack
+	switch {
+	case frames == nil:
+		st = e.stack
+	case e != nil:
+		st = s.builder.Stack(frames)
+		if memoizable(frames) {
+			e.stack = st
+		}
+	default:
+		st = s.builder.Stack(frames)
+		if memoizable(frames) {
+			s.memo.put(st)
+		}
+	}
+	s.builder.AddCPUStack(st, export.Labels{PID: smp.PID, TID: smp.TID, ThreadName: s.threadName(smp.PID, smp.TID, smp.Comm)}, 1)
 	s.counts.Samples++
 	if !s.threads[smp.TID] {
 		s.threads[smp.TID] = true
 		s.counts.Threads++
 	}
+}
+
+// holds reports whether st is of the current period's Builder.
+func (s *Session) holds(st *export.Stack) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.builder.Holds(st)
 }
 
 // symbolize names a sample's frames, leaf first: kernel, then native frames
@@ -506,55 +545,6 @@ func (s *Session) nativeFrames(smp *sampler.Sample, dst []symbolize.Frame, buf *
 	dst = s.native.Symbolize(smp.PID, addrs[:fpFrom], dst)
 	dst = append(dst, fpMarker)
 	return s.native.SymbolizeFrom(smp.PID, addrs[fpFrom:], fpFrom, dst)
-}
-
-// watchTargets notices targets that exit, warns once for each, and ends the
-// session when none is left.
-func (s *Session) watchTargets(ctx context.Context, cancel func()) {
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for tick := 1; ; tick++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		// One pread of a target's /proc/PID/stat, held open, tells both
-		// whether it lives and whether its thread count changed, which is
-		// when retryNames lists its threads. Opening the file and listing
-		// the threads at every tick took a third of the agent's CPU over
-		// 54 processes.
-		s.mu.Lock()
-		alive := 0
-		for _, tg := range s.targets {
-			if tg.exited {
-				continue
-			}
-			st, err := tg.readStat()
-			if err != nil || st.StartTime != tg.startTime || st.State == 'Z' || st.State == 'X' {
-				tg.exited = true
-				tg.close()
-				s.opts.Exited(tg.pid, time.Since(tg.added))
-				continue
-			}
-			tg.threads = st.Threads
-			alive++
-		}
-		n := len(s.targets)
-		s.mu.Unlock()
-		s.retryNames(tick%listEveryTicks == 0)
-		s.readLateStacks()
-		s.refreshMemory()
-		if tick%heapSyncTicks == 0 {
-			// Freed blocks leave the heap between Cuts too, or it would
-			// hold every sampled block of a long period.
-			s.syncHeap()
-		}
-		if n > 0 && alive == 0 {
-			cancel()
-			return
-		}
-	}
 }
 
 // Cut ends the current profile and starts the next: every sample is in

@@ -3,6 +3,7 @@ package sampler
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/bprof/bprof/pkg/python"
@@ -75,8 +76,17 @@ const (
 // Decode parses one ring buffer record. It copies what it keeps, so raw may be reused.
 func Decode(raw []byte) (Sample, error) {
 	var s Sample
+	err := DecodeInto(raw, &s)
+	return s, err
+}
+
+// DecodeInto is Decode into s, whose stacks' arrays it reuses: a reader
+// that handles one sample at a time allocates nothing per sample.
+func DecodeInto(raw []byte, s *Sample) error {
+	kernel, user, py, prevComm := s.Kernel[:0], s.User[:0], s.Python[:0], s.Comm
+	*s = Sample{}
 	if len(raw) < hdrSize {
-		return s, fmt.Errorf("decode sample: %d bytes, want at least %d", len(raw), hdrSize)
+		return fmt.Errorf("decode sample: %d bytes, want at least %d", len(raw), hdrSize)
 	}
 	le := binary.LittleEndian
 	s.Time = le.Uint64(raw[0:])
@@ -98,42 +108,38 @@ func Decode(raw []byte) (Sample, error) {
 			break
 		}
 	}
-	s.Comm = string(comm)
+	s.Comm = prevComm
+	if string(comm) != prevComm { // a thread's samples come in runs: keep its name's string
+		s.Comm = string(comm)
+	}
 	s.Addr = le.Uint64(raw[72:])
 	s.Size = le.Uint64(raw[80:])
 
 	words := klen + ulen + plen*pyWords
 	if words > maxDataWord {
-		return s, fmt.Errorf("decode sample: %d stack words, more than the %d a sample holds", words, maxDataWord)
+		return fmt.Errorf("decode sample: %d stack words, more than the %d a sample holds", words, maxDataWord)
 	}
 	data := raw[hdrSize:]
 	if len(data) < words*8 {
-		return s, fmt.Errorf("decode sample: %d bytes of stacks, header says %d (kind %d: %d kernel, %d user, %d Python frames)",
+		return fmt.Errorf("decode sample: %d bytes of stacks, header says %d (kind %d: %d kernel, %d user, %d Python frames)",
 			len(data), words*8, s.Kind, klen, ulen, plen)
 	}
 	word := func(i int) uint64 { return le.Uint64(data[i*8:]) }
-	if klen > 0 {
-		s.Kernel = make([]uint64, klen)
-		for i := range s.Kernel {
-			s.Kernel[i] = word(i)
-		}
+	kernel, user, py = slices.Grow(kernel, klen), slices.Grow(user, ulen), slices.Grow(py, plen)
+	for i := range klen {
+		kernel = append(kernel, word(i))
 	}
-	if ulen > 0 {
-		s.User = make([]uint64, ulen)
-		for i := range s.User {
-			s.User[i] = word(klen + i)
-		}
+	for i := range ulen {
+		user = append(user, word(klen+i))
 	}
-	if plen > 0 {
-		s.Python = make([]python.FrameRef, plen)
-		base := klen + ulen
-		for i := range s.Python {
-			w := base + i*pyWords
-			info := word(w + 2)
-			s.Python[i] = python.FrameRef{Code: word(w), Check: word(w + 1), Instr: int32(uint32(info)), Entry: info&pyEntry != 0, Cached: info&pyCached != 0}
-		}
+	base := klen + ulen
+	for i := range plen {
+		w := base + i*pyWords
+		info := word(w + 2)
+		py = append(py, python.FrameRef{Code: word(w), Check: word(w + 1), Instr: int32(uint32(info)), Entry: info&pyEntry != 0, Cached: info&pyCached != 0})
 	}
-	return s, nil
+	s.Kernel, s.User, s.Python = kernel, user, py
+	return nil
 }
 
 // Timestamp converts a sample time (CLOCK_MONOTONIC) to wall-clock time,

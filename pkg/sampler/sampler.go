@@ -57,10 +57,14 @@ func DefaultRingBytes(cpus int) int {
 }
 
 // Read polls the ring buffer every pollMin while the samples bring news
-// (Hurry), and backs off to pollMax, doubling, while they do not.
+// (Hurry), and backs off to pollMax, doubling, while they do not. Each poll
+// wakes bprof, which was most of its steady CPU once samples were named
+// from the memo; the ring does not wait for the poll to be read when it
+// fills (the BPF side wakes the reader at 256 KiB, half the smallest ring),
+// nor does a Flush, Close or a request of the BPF side.
 const (
 	pollMin = 20 * time.Millisecond
-	pollMax = 160 * time.Millisecond
+	pollMax = 640 * time.Millisecond
 )
 
 // ProgramPrefix starts the name of every BPF program bprof loads, so tests and
@@ -175,6 +179,13 @@ func (s *Sampler) Rate() int { return s.cfg.Rate }
 // Read blocks until the next sample arrives and returns it, or ErrClosed once
 // Close was called. Only one goroutine may call Read.
 func (s *Sampler) Read() (Sample, error) {
+	var smp Sample
+	err := s.ReadInto(&smp)
+	return smp, err
+}
+
+// ReadInto is Read into smp, whose stacks' arrays it reuses (DecodeInto).
+func (s *Sampler) ReadInto(smp *Sample) error {
 	for {
 		// The ring is read without blocking, and between reads Read sleeps
 		// on a Go timer, or until the ring's own wake-up (a request, 256 KiB
@@ -187,7 +198,7 @@ func (s *Sampler) Read() (Sample, error) {
 		// the kernel at all.
 		pending, err := s.pending()
 		if err != nil {
-			return Sample{}, err
+			return err
 		}
 		if pending == 0 && !s.flushing.Load() {
 			s.sleep()
@@ -203,15 +214,15 @@ func (s *Sampler) Read() (Sample, error) {
 				continue
 			}
 			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
-				return Sample{}, ErrClosed
+				return ErrClosed
 			}
 			if errors.Is(err, ringbuf.ErrFlushed) {
 				s.flushing.Store(false)
-				return Sample{}, ErrFlushed
+				return ErrFlushed
 			}
-			return Sample{}, fmt.Errorf("read ring buffer: %w", err)
+			return fmt.Errorf("read ring buffer: %w", err)
 		}
-		return Decode(s.rec.RawSample)
+		return DecodeInto(s.rec.RawSample, smp)
 	}
 }
 

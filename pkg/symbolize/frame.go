@@ -49,3 +49,21 @@ type Frame struct {
 	Module    *Module // never nil for native and kernel frames
 	Addr      uint64  // the runtime address (native, kernel); 0 for Python and pseudo frames
 }
+
+// unknownPython names a Python frame whose code object could not be read,
+// or was no longer the one the walker saw.
+const unknownPython = "[unknown python]"
+
+// Unnamed reports whether f is a frame that could not be named this time
+// and may be named at a later attempt: an address in no known mapping (a
+// library loaded since the mappings were read), or a Python code object
+// that could not be read or had changed.
+func (f *Frame) Unnamed() bool {
+	switch f.Kind {
+	case KindNative:
+		return f.Module != nil && f.Module.Path == "[unknown]"
+	case KindPseudo:
+		return f.Name == unknownPython
+	}
+	return false
+}

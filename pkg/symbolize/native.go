@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bprof/bprof/pkg/process"
@@ -27,8 +28,9 @@ type Native struct {
 	cache   *process.Cache
 	unknown *Module // the one Module of addresses in no mapping
 
-	mu    sync.Mutex
-	procs map[int]*procMaps
+	mu      sync.Mutex
+	procs   map[int]*procMaps
+	changes atomic.Uint64 // mapping sets that changed, and processes forgotten (Changes)
 
 	vdsoOnce sync.Once
 	vdso     *process.Binary // the kernel's vDSO: the same image in every process
@@ -84,7 +86,7 @@ func (n *Native) SymbolizeFrom(pid int, addrs []uint64, first int, dst []Frame) 
 		look := lookupAddr(first+i, addr)
 		mp := pm.find(look)
 		if mp == nil && !refreshed && time.Since(pm.lastRefresh) >= minRefresh {
-			pm.refresh(pid)
+			n.refresh(pm, pid)
 			refreshed = true
 			mp = pm.find(look)
 		}
@@ -103,7 +105,7 @@ func (n *Native) Mapping(pid int, addr uint64) (m process.Mapping, bin *process.
 	refreshed := pm.ensureLoaded(pid)
 	mp := pm.find(addr)
 	if mp == nil && !refreshed && time.Since(pm.lastRefresh) >= minRefresh {
-		pm.refresh(pid)
+		n.refresh(pm, pid)
 		mp = pm.find(addr)
 	}
 	if mp == nil {
@@ -120,7 +122,13 @@ func (n *Native) Forget(pid int) {
 	n.mu.Lock()
 	delete(n.procs, pid)
 	n.mu.Unlock()
+	n.changes.Add(1)
 }
+
+// Changes counts the times a process's mappings were found changed, and the
+// processes forgotten: names a caller kept for addresses hold while it does
+// not change.
+func (n *Native) Changes() uint64 { return n.changes.Load() }
 
 func (n *Native) proc(pid int) *procMaps {
 	n.mu.Lock()
@@ -151,31 +159,42 @@ func (pm *procMaps) ensureLoaded(pid int) bool {
 	return true
 }
 
-// refresh rereads the maps. Mappings that did not change keep their
-// state and Module. A process that is gone keeps what was known of it.
-func (pm *procMaps) refresh(pid int) {
+// refresh is procMaps.refresh, counting a change of the mapping set.
+func (n *Native) refresh(pm *procMaps, pid int) {
+	if pm.refresh(pid) {
+		n.changes.Add(1)
+	}
+}
+
+// refresh rereads the maps, and reports whether a mapping came or went.
+// Mappings that did not change keep their state and Module. A process that
+// is gone keeps what was known of it.
+func (pm *procMaps) refresh(pid int) (changed bool) {
 	pm.loaded = true
 	pm.lastRefresh = time.Now()
 	ms, err := process.ReadMaps(pid)
 	if err != nil {
-		return
+		return false
 	}
 	old := make(map[process.Mapping]*mapped, len(pm.maps))
 	for _, mp := range pm.maps {
 		old[mp.m] = mp
 	}
+	changed = len(ms) != len(pm.maps)
 	maps := make([]*mapped, 0, len(ms))
 	for _, m := range ms {
 		if mp, ok := old[m]; ok {
 			maps = append(maps, mp)
 			continue
 		}
+		changed = true
 		maps = append(maps, &mapped{m: m, mod: &Module{
 			Path: modulePath(m), Start: m.Start, Limit: m.End, Offset: m.Offset,
 		}})
 	}
 	slices.SortFunc(maps, func(a, b *mapped) int { return cmp.Compare(a.m.Start, b.m.Start) })
 	pm.maps = maps
+	return changed
 }
 
 func modulePath(m process.Mapping) string {

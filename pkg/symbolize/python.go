@@ -36,8 +36,9 @@ type Python struct {
 	native *Native
 	cache  *process.Cache // the native symbolizer's, or one of its own
 
-	clock monoClock     // when check bytes are read, in the samples' clock
-	reads atomic.Uint64 // code objects read, and checks found changed (CodeReads)
+	clock   monoClock     // when check bytes are read, in the samples' clock
+	reads   atomic.Uint64 // code objects read, and checks found changed (CodeReads)
+	changes atomic.Uint64 // processes attached or forgotten (Changes)
 
 	mu    sync.Mutex
 	procs map[int]*pyProc
@@ -150,6 +151,7 @@ func (p *Python) Attach(pid int) (in *python.Interpreter, threads map[uint64]uin
 	p.mu.Lock()
 	p.procs[pid] = pp
 	p.mu.Unlock()
+	p.changes.Add(1)
 	threads, err = p.Threads(pid)
 	return in, threads, err
 }
@@ -222,6 +224,54 @@ func (p *Python) Forget(pid int) {
 	p.mu.Lock()
 	delete(p.procs, pid)
 	p.mu.Unlock()
+	p.changes.Add(1)
+}
+
+// Changes counts the processes attached and forgotten. Names a caller kept
+// for a stack (Interleave's) hold while it does not change, as long as the
+// frames the walker took from its cache are StillHeld.
+func (p *Python) Changes() uint64 { return p.changes.Load() }
+
+// StillHeld reports whether each of refs that the walker took from its cache
+// still had its check after sampledAt, as Interleave would find: a caller
+// that kept the names of an identical earlier stack asks this in place of
+// naming the stack again. False for a process not attached.
+func (p *Python) StillHeld(pid int, refs []python.FrameRef, sampledAt uint64) bool {
+	pp := p.proc(pid)
+	if pp == nil {
+		return false
+	}
+	// Most checks were read after the sample (refreshChecks reads the hot
+	// ones a batch at a time): those are compared under one lock.
+	later := true
+	p.mu.Lock()
+	for _, ref := range refs {
+		if !ref.Cached {
+			continue
+		}
+		r, ok := pp.checks[ref.Code]
+		if !ok || r.at <= sampledAt {
+			later = false
+			continue
+		}
+		r.used = max(r.used, sampledAt)
+		pp.checks[ref.Code] = r
+		if r.check != ref.Check {
+			p.mu.Unlock()
+			p.reads.Add(1)
+			return false
+		}
+	}
+	p.mu.Unlock()
+	if later {
+		return true
+	}
+	for _, ref := range refs {
+		if ref.Cached && !p.checkStillHeld(pp, ref, sampledAt) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *Python) proc(pid int) *pyProc {
@@ -297,7 +347,7 @@ func (p *Python) appendPyFrame(out []Frame, pp *pyProc, ref python.FrameRef, sam
 
 func (p *Python) pyFrame(pp *pyProc, ref python.FrameRef, sampledAt uint64) Frame {
 	if ref.Cached && !p.checkStillHeld(pp, ref, sampledAt) {
-		return pseudo("[unknown python]")
+		return pseudo(unknownPython)
 	}
 	k := codeKey{ref.Code, ref.Check}
 	p.mu.Lock()
@@ -310,7 +360,7 @@ func (p *Python) pyFrame(pp *pyProc, ref python.FrameRef, sampledAt uint64) Fram
 		switch {
 		case err != nil:
 			// Maybe caught mid-change: try again at the next sample, uncached.
-			return pseudo("[unknown python]")
+			return pseudo(unknownPython)
 		case c.Check != ref.Check || (pp.interp.CodeType != 0 && c.Type != pp.interp.CodeType):
 			// No longer the code object the sample saw (freed and the
 			// address reused): say so rather than guess a name.
@@ -324,7 +374,7 @@ func (p *Python) pyFrame(pp *pyProc, ref python.FrameRef, sampledAt uint64) Fram
 		p.mu.Unlock()
 	}
 	if c == nil {
-		return pseudo("[unknown python]")
+		return pseudo(unknownPython)
 	}
 	name := c.QualName
 	if name == "" {
