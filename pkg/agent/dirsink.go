@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/bprof/bprof/pkg/export"
 )
 
 // DirSink writes each batch as STEM.pb.gz and STEM.json in a directory, with
@@ -17,6 +19,7 @@ import (
 type DirSink struct {
 	dir string
 	log *slog.Logger
+	enc export.Encoder
 }
 
 // NewDirSink makes dir if needed. A nil log discards.
@@ -51,7 +54,7 @@ func (d *DirSink) Send(b *Batch) error {
 	t0 := time.Now()
 	stem := fmt.Sprintf("%s-%d-%d", fileSafe(b.ApplicationName), b.PID, b.Start.UnixNano())
 	var pb bytes.Buffer
-	if err := b.Profile.Write(&pb); err != nil {
+	if err := d.enc.Encode(&pb, b.Profile); err != nil {
 		return fmt.Errorf("encode batch %s: %w", stem, err)
 	}
 	labels := b.labels()

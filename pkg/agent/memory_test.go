@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bprof/bprof/internal/testenv"
+	"github.com/bprof/bprof/pkg/export"
 	"github.com/bprof/bprof/pkg/memory"
 	"github.com/google/pprof/profile"
 )
@@ -41,7 +42,7 @@ func TestUploadsMemory(t *testing.T) {
 	}
 	b := &Batch{ApplicationName: "app", PID: 7, Hostname: "h", Start: time.Unix(100, 0), End: time.Unix(110, 0),
 		Period: 10 * time.Second, UploadTimeout: time.Second, Profile: p, AllocSampleBytes: 512 << 10}
-	ups, err := uploadsOf(b)
+	ups, err := uploadsOf(b, new(export.Encoder))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func TestUploadsMemory(t *testing.T) {
 		s.Value = s.Value[:3]
 	}
 	b.Profile = p2
-	if ups, err := uploadsOf(b); err != nil || len(ups) != 2 {
+	if ups, err := uploadsOf(b, new(export.Encoder)); err != nil || len(ups) != 2 {
 		t.Errorf("without memory types: %d uploads (%v), want 2", len(ups), err)
 	}
 }

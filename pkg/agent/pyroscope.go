@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bprof/bprof/pkg/export"
 	"github.com/google/pprof/profile"
 )
 
@@ -46,6 +47,7 @@ type PyroscopeSink struct {
 	base  *url.URL
 	log   *slog.Logger
 	spool *spool
+	enc   export.Encoder
 
 	closing chan struct{}
 	done    chan struct{}
@@ -114,7 +116,7 @@ func (s *PyroscopeSink) Counts() Counts {
 
 // Send queues b's uploads.
 func (s *PyroscopeSink) Send(b *Batch) error {
-	ups, err := uploadsOf(b)
+	ups, err := uploadsOf(b, &s.enc)
 	if err != nil {
 		return err
 	}
@@ -255,9 +257,9 @@ func oneLine(b []byte) string {
 	return strings.Join(strings.Fields(string(b)), " ")
 }
 
-// uploadsOf turns b into its uploads: one for CPU, and one for wall when the
-// profile has a wall/nanoseconds type.
-func uploadsOf(b *Batch) ([]*upload, error) {
+// uploadsOf turns b into its uploads, encoded by enc: one for CPU, and one
+// for wall when the profile has a wall/nanoseconds type.
+func uploadsOf(b *Batch, enc *export.Encoder) ([]*upload, error) {
 	name := seriesName(b)
 	var ups []*upload
 	views := []struct {
@@ -275,7 +277,7 @@ func uploadsOf(b *Batch) ([]*upload, error) {
 			continue
 		}
 		var body bytes.Buffer
-		if err := p.Write(&body); err != nil {
+		if err := enc.Encode(&body, p); err != nil {
 			return nil, fmt.Errorf("encode %s profile: %w", v.kind, err)
 		}
 		ups = append(ups, &upload{
@@ -289,7 +291,7 @@ func uploadsOf(b *Batch) ([]*upload, error) {
 	// memory:alloc_space, memory:inuse_objects and memory:inuse_space.
 	if p := selectMemory(b.Profile, b.AllocSampleBytes); p != nil {
 		var body bytes.Buffer
-		if err := p.Write(&body); err != nil {
+		if err := enc.Encode(&body, p); err != nil {
 			return nil, fmt.Errorf("encode memory profile: %w", err)
 		}
 		ups = append(ups, &upload{

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -161,31 +162,82 @@ func ParseStat(b []byte) (Stat, error) {
 	}
 	st.Pid = pid
 	st.Comm = string(b[open+1 : closing])
-	// Fields after the comm start at field 3 (state).
-	fields := strings.Fields(string(b[closing+1:]))
-	const first, startTime = 3, 22
-	if len(fields) < startTime-first+1 {
-		return st, &ParseError{File: "stat", Msg: fmt.Sprintf("want at least %d fields, have %d", startTime, len(fields)+first-1)}
+	// Fields after the comm start at field 3 (state). They are walked in
+	// place: the agent and the target watch read a stat line per process
+	// a second or more, and splitting it into strings was most of that.
+	const state, ppid, numThreads, startTime, argStart = 3, 4, 20, 22, 48
+	rest, field := b[closing+1:], 2
+	for field < argStart {
+		f, r := nextStatField(rest)
+		if f == nil {
+			break
+		}
+		rest = r
+		field++
+		switch field {
+		case state:
+			if len(f) != 1 {
+				return st, &ParseError{File: "stat", Msg: fmt.Sprintf("bad state %q", f)}
+			}
+			st.State = f[0]
+		case ppid:
+			v, ok := parseDec(f)
+			if !ok || v > math.MaxInt32 {
+				return st, &ParseError{File: "stat", Msg: fmt.Sprintf("bad ppid %q", f)}
+			}
+			st.PPid = int(v)
+		case numThreads:
+			if v, ok := parseDec(f); ok && v <= math.MaxInt32 {
+				st.Threads = int(v)
+			}
+		case startTime:
+			v, ok := parseDec(f)
+			if !ok {
+				return st, &ParseError{File: "stat", Msg: fmt.Sprintf("bad start time %q", f)}
+			}
+			st.StartTime = v
+		case argStart:
+			// Optional: a line without it, or with something else there,
+			// still gives the fields above (StartTime and Alive depend on them).
+			st.ArgStart, _ = parseDec(f)
+		}
 	}
-	if len(fields[0]) != 1 {
-		return st, &ParseError{File: "stat", Msg: fmt.Sprintf("bad state %q", fields[0])}
-	}
-	st.State = fields[0][0]
-	if st.PPid, err = strconv.Atoi(fields[4-first]); err != nil {
-		return st, &ParseError{File: "stat", Msg: fmt.Sprintf("bad ppid %q", fields[4-first])}
-	}
-	if st.StartTime, err = strconv.ParseUint(fields[startTime-first], 10, 64); err != nil {
-		return st, &ParseError{File: "stat", Msg: fmt.Sprintf("bad start time %q", fields[startTime-first])}
-	}
-	const numThreads = 20
-	st.Threads, _ = strconv.Atoi(fields[numThreads-first])
-	// Optional: a line without it, or with something else there, still
-	// gives the fields above (StartTime and Alive depend on them).
-	const argStart = 48
-	if len(fields) > argStart-first {
-		st.ArgStart, _ = strconv.ParseUint(fields[argStart-first], 10, 64)
+	if field < startTime {
+		return st, &ParseError{File: "stat", Msg: fmt.Sprintf("want at least %d fields, have %d", startTime, field)}
 	}
 	return st, nil
+}
+
+// nextStatField splits the next space-separated field from s; nil when none
+// is left.
+func nextStatField(s []byte) (field, rest []byte) {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] == '\n' || s[i] == '\t') {
+		i++
+	}
+	j := i
+	for j < len(s) && s[j] != ' ' && s[j] != '\n' && s[j] != '\t' {
+		j++
+	}
+	if i == j {
+		return nil, nil
+	}
+	return s[i:j], s[j:]
+}
+
+// parseDec parses an unsigned decimal number of at most 19 digits.
+func parseDec(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	return v, true
 }
 
 // StartTime returns when process pid started, in clock ticks after boot
