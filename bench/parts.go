@@ -36,6 +36,12 @@ func parts(root func() (*chroot, error)) []part {
 				r.agent = append(r.agent, m)
 				log.Printf("%d threads: %.3f%% of a core per thread steady, %.3f%% over its whole life, %.1f MB", threads, m.steadyShare*100, m.cpuShare*100, float64(m.maxRSS)/1e6)
 			}
+			m, err := switchingCost(cfg.python, 3*d(cfg))
+			if err != nil {
+				return fmt.Errorf("switching workload: %w", err)
+			}
+			r.agent = append(r.agent, m)
+			log.Printf("%s: %.3f%% of a core steady, %.1f MB", m.workload(), m.steadyShare*100, float64(m.maxRSS)/1e6)
 			p, err := profileAgent(cfg.python, 16, 3*d(cfg))
 			if err != nil {
 				return fmt.Errorf("Go CPU profile: %w", err)

@@ -126,11 +126,11 @@ func (r *report) goals() []goal {
 			fmt.Sprintf("%.2f µs (all in %.2f, floor %.2f)", u.tables.aboveFloor()/1000, u.tables.nsPerSample/1000, u.tables.floorPerSample()/1000), u.tables.aboveFloor() <= 5000})
 	}
 	for _, a := range r.agent {
-		gs = append(gs, goal{fmt.Sprintf("bprof steady-state CPU ≤ 0.2 %% of a core per busy thread (%s)", threadCount(a.threads)),
+		gs = append(gs, goal{fmt.Sprintf("bprof steady-state CPU ≤ 0.2 %% of a core per busy thread (%s)", a.workload()),
 			fmt.Sprintf("%.3f %% (whole life, start-up included: %.3f %%)", a.steadyShare*100, a.cpuShare*100), a.steadyShare <= 0.002})
 	}
 	for _, a := range r.agent {
-		gs = append(gs, goal{fmt.Sprintf("bprof peak RSS ≤ 24 MB (%s)", threadCount(a.threads)), fmt.Sprintf("%.1f MB", float64(a.maxRSS)/1e6), a.maxRSS <= recordRSSGoal})
+		gs = append(gs, goal{fmt.Sprintf("bprof peak RSS ≤ 24 MB (%s)", a.workload()), fmt.Sprintf("%.1f MB", float64(a.maxRSS)/1e6), a.maxRSS <= recordRSSGoal})
 	}
 	if r.hostBill != nil {
 		gs = append(gs, r.hostBill.goals()...)

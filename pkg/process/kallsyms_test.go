@@ -10,7 +10,11 @@ import (
 const sampleKallsyms = `ffffffff81000000 T _stext
 ffffffff81000000 t _text
 ffffffff81001000 T do_syscall_64
+ffffffff810011f0 t __pfx_helper
 ffffffff81001200 t helper
+ffffffff81001300 T __pfx_padded_alias
+ffffffff81001300 t named_here
+ffffffff81001310 T padded_alias
 ffffffff82000000 D some_data
 ffffffffc0a01000 t nf_hook	[nf_tables]
 ffffffffc0a01100 T nft_do_chain	[nf_tables]
@@ -31,7 +35,10 @@ func TestParseKallsyms(t *testing.T) {
 		{0xffffffff80ffffff, "", 0, "", false},
 		{0xffffffff81000000, "_stext", 0, "", true},
 		{0xffffffff81001010, "do_syscall_64", 0x10, "", true},
+		{0xffffffff810011f4, "helper", 4, "", true}, // in a function's padding: the function's
 		{0xffffffff81001200, "helper", 0, "", true},
+		{0xffffffff81001302, "named_here", 2, "", true}, // a padding symbol never hides a named one
+		{0xffffffff81001310, "padded_alias", 0, "", true},
 		{0xffffffffc0a01004, "nf_hook", 4, "nf_tables", true},
 		{0xffffffffc0a01100, "nft_do_chain", 0, "nf_tables", true},
 	} {
@@ -41,8 +48,8 @@ func TestParseKallsyms(t *testing.T) {
 				tc.addr, name, off, mod, ok, tc.name, tc.off, tc.module, tc.ok)
 		}
 	}
-	if k.Len() != 5 {
-		t.Errorf("Len = %d, want 5 text symbols", k.Len())
+	if k.Len() != 8 {
+		t.Errorf("Len = %d, want 8 text symbols", k.Len())
 	}
 	if a, ok := k.Addr("do_syscall_64"); !ok || a != 0xffffffff81001000 {
 		t.Errorf("Addr(do_syscall_64) = %#x, %v", a, ok)
