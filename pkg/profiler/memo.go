@@ -17,20 +17,25 @@ import (
 //
 // What a raw stack is named to depends on more than the stack: the
 // processes' mappings and attached interpreters (the symbolizers' Changes,
-// which empty the memo when they move) and, for the Python frames the walker
+// which empty the memo when they move; so does a Cut, whose Builder the
+// Stacks were of, and which they would otherwise keep alive) and, for the Python frames the walker
 // took from its cache, whether their code objects still held them after the
 // sample (asked again at each hit: symbolize.Python.StillHeld). Stacks with a
 // frame that could not be named (symbolize.Frame.Unnamed), which a later
-// attempt may name, are not kept. A Stack belongs to one period's Builder; an entry of an
-// earlier period is named again at its first hit.
+// attempt may name, are not kept.
 //
 // A stackMemo is used by the goroutine that reads the samples only.
 type stackMemo struct {
 	entries map[uint64]*memoEntry // by hashWords of the raw stack
 	size    int
 	key     []uint64 // the raw stack being looked up
-	native  uint64   // the symbolizers' Changes the entries were made at
-	python  uint64
+	gen     memoGen  // what the entries were made at
+}
+
+// memoGen is what the memo's entries hold for: the symbolizers' Changes and
+// the Session's Cuts.
+type memoGen struct {
+	native, python, cuts uint64
 }
 
 type memoEntry struct {
@@ -47,13 +52,13 @@ func newStackMemo() *stackMemo {
 	return &stackMemo{entries: map[uint64]*memoEntry{}}
 }
 
-// find returns smp's entry, or nil. It empties the memo first when the
-// symbolizers changed since the entries were made. smp's raw stack stays
-// in m.key for a put.
-func (m *stackMemo) find(smp *sampler.Sample, nativeChanges, pythonChanges uint64) *memoEntry {
-	if nativeChanges != m.native || pythonChanges != m.python {
+// find returns smp's entry, or nil. It empties the memo first when gen
+// moved since the entries were made. smp's raw stack stays in m.key for a
+// put.
+func (m *stackMemo) find(smp *sampler.Sample, gen memoGen) *memoEntry {
+	if gen != m.gen {
 		m.reset()
-		m.native, m.python = nativeChanges, pythonChanges
+		m.gen = gen
 	}
 	m.key = rawStack(m.key[:0], smp)
 	for e := m.entries[hashWords(m.key)]; e != nil; e = e.next {
@@ -64,7 +69,7 @@ func (m *stackMemo) find(smp *sampler.Sample, nativeChanges, pythonChanges uint6
 	return nil
 }
 
-// put remembers st for the raw stack of the last find, made at the Changes
+// put remembers st for the raw stack of the last find, made at the gen
 // given to it.
 func (m *stackMemo) put(st *export.Stack) {
 	if m.size >= maxMemoStacks {

@@ -21,7 +21,7 @@ func TestStackMemo(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		change func(s *sampler.Sample)
-		gen    uint64 // the symbolizers' Changes at the second find
+		gen    memoGen // at the second find
 		hit    bool
 	}{
 		{name: "same raw stack, other thread and time", change: func(s *sampler.Sample) { s.TID, s.Time = 12, 99 }, hit: true},
@@ -35,17 +35,19 @@ func TestStackMemo(t *testing.T) {
 		{name: "other instruction", change: func(s *sampler.Sample) { s.Python[0].Instr++ }},
 		{name: "other check", change: func(s *sampler.Sample) { s.Python[0].Check++ }},
 		{name: "check from the walker's cache", change: func(s *sampler.Sample) { s.Python[0].Cached = true }},
-		{name: "mappings or interpreters changed", change: func(s *sampler.Sample) {}, gen: 1},
+		{name: "mappings changed", change: func(s *sampler.Sample) {}, gen: memoGen{native: 1}},
+		{name: "an interpreter attached or forgotten", change: func(s *sampler.Sample) {}, gen: memoGen{python: 1}},
+		{name: "a Cut: another period's Builder", change: func(s *sampler.Sample) {}, gen: memoGen{cuts: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newStackMemo()
-			if e := m.find(base(), 0, 0); e != nil {
+			if e := m.find(base(), memoGen{}); e != nil {
 				t.Fatal("found in an empty memo")
 			}
 			m.put(st)
 			s := base()
 			tc.change(s)
-			e := m.find(s, tc.gen, 0)
+			e := m.find(s, tc.gen)
 			if (e != nil) != tc.hit {
 				t.Fatalf("found: %v, want %v", e != nil, tc.hit)
 			}
@@ -62,7 +64,7 @@ func TestStackMemoBound(t *testing.T) {
 	s := &sampler.Sample{PID: 1, User: []uint64{0}}
 	for i := range maxMemoStacks + 10 {
 		s.User[0] = uint64(i)
-		m.find(s, 0, 0)
+		m.find(s, memoGen{})
 		m.put(st)
 	}
 	if m.size > maxMemoStacks {

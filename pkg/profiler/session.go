@@ -66,6 +66,7 @@ type Session struct {
 	addrs      []uint64
 	memo       *stackMemo                // on-CPU stacks named before (readLoop's)
 	smp        sampler.Sample            // the sample readLoop handles
+	cuts       atomic.Uint64             // Cuts so far: the memo's Stacks are of the Builder of the last
 	blocked    map[int]*blockedThread    // by TID: off the CPU when their process was added
 	names      map[threadKey]threadName  // thread names (names.go)
 	gone       map[threadKey]uint64      // threads found exited, with the period they were found in (names.go)
@@ -424,20 +425,20 @@ func (s *Session) handle(smp *sampler.Sample) {
 
 // addCPU adds an on-CPU sample, naming its stack unless the memo has it.
 func (s *Session) addCPU(smp *sampler.Sample) {
-	e := s.memo.find(smp, s.native.Changes(), s.python.Changes())
+	e := s.memo.find(smp, memoGen{s.native.Changes(), s.python.Changes(), s.cuts.Load()})
 	if e != nil && smp.Flags&sampler.FlagPyTarget != 0 && !s.python.StillHeld(smp.PID, smp.Python, smp.Time) {
 		e = nil
 	}
 	var frames []symbolize.Frame
-	if e == nil || !s.holds(e.stack) {
-		// New, or named in an earlier period: name it (outside s.mu,
-		// which naming's reads of the target would hold up).
+	if e == nil {
+		// Named outside s.mu, which naming's reads of the target would
+		// hold up.
 		frames = s.symbolize(smp)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if frames == nil && !s.builder.Holds(e.stack) {
-		frames = s.symbolize(smp) // a Cut came in between
+		frames = s.symbolize(smp) // a Cut came in since find
 	}
 	var st *export.Stack
 	switch {
@@ -460,13 +461,6 @@ func (s *Session) addCPU(smp *sampler.Sample) {
 		s.threads[smp.TID] = true
 		s.counts.Threads++
 	}
-}
-
-// holds reports whether st is of the current period's Builder.
-func (s *Session) holds(st *export.Stack) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.builder.Holds(st)
 }
 
 // symbolize names a sample's frames, leaf first: kernel, then native frames
@@ -577,6 +571,7 @@ func (s *Session) Cut() (p *profile.Profile, start, end time.Time) {
 	b.NameThreads(s.finalName)
 	s.builder, s.start = s.newBuilder(), end
 	s.period++
+	s.cuts.Add(1)
 	return b.Profile(start, end), start, end
 }
 
