@@ -243,34 +243,27 @@ func (p *Python) StillHeld(pid int, refs []python.FrameRef, sampledAt uint64) bo
 	}
 	// Most checks were read after the sample (refreshChecks reads the hot
 	// ones a batch at a time): those are compared under one lock.
-	later := true
 	p.mu.Lock()
 	for _, ref := range refs {
 		if !ref.Cached {
 			continue
 		}
-		r, ok := pp.checks[ref.Code]
-		if !ok || r.at <= sampledAt {
-			later = false
+		held, read := p.readAfter(pp, ref, sampledAt)
+		if !read {
+			p.mu.Unlock()
+			if !p.checkStillHeld(pp, ref, sampledAt) {
+				return false
+			}
+			p.mu.Lock()
 			continue
 		}
-		r.used = max(r.used, sampledAt)
-		pp.checks[ref.Code] = r
-		if r.check != ref.Check {
+		if !held {
 			p.mu.Unlock()
 			p.reads.Add(1)
 			return false
 		}
 	}
 	p.mu.Unlock()
-	if later {
-		return true
-	}
-	for _, ref := range refs {
-		if ref.Cached && !p.checkStillHeld(pp, ref, sampledAt) {
-			return false
-		}
-	}
 	return true
 }
 
@@ -398,18 +391,13 @@ func (p *Python) pyFrame(pp *pyProc, ref python.FrameRef, sampledAt uint64) Fram
 // longer be read (it exited) is taken at the walker's word.
 func (p *Python) checkStillHeld(pp *pyProc, ref python.FrameRef, sampledAt uint64) bool {
 	p.mu.Lock()
-	r, ok := pp.checks[ref.Code]
-	if ok {
-		r.used = max(r.used, sampledAt)
-		pp.checks[ref.Code] = r
-	}
+	held, read := p.readAfter(pp, ref, sampledAt)
 	p.mu.Unlock()
-	if ok && r.at > sampledAt {
-		if r.check != ref.Check {
+	if read {
+		if !held {
 			p.reads.Add(1)
-			return false
 		}
-		return true
+		return held
 	}
 	check, ok := p.refreshChecks(pp, ref.Code, sampledAt)
 	if !ok {
@@ -420,6 +408,22 @@ func (p *Python) checkStillHeld(pp *pyProc, ref python.FrameRef, sampledAt uint6
 		return false
 	}
 	return true
+}
+
+// readAfter notes that a sample of sampledAt asked about ref's code object
+// and, if its check was read after that sample, reports whether ref still
+// held it. Called with p.mu held.
+func (p *Python) readAfter(pp *pyProc, ref python.FrameRef, sampledAt uint64) (held, read bool) {
+	r, ok := pp.checks[ref.Code]
+	if !ok {
+		return false, false
+	}
+	r.used = max(r.used, sampledAt)
+	pp.checks[ref.Code] = r
+	if r.at <= sampledAt {
+		return false, false
+	}
+	return r.check == ref.Check, true
 }
 
 // CodeReads counts the code objects read from targets, and the cached
