@@ -252,10 +252,6 @@ static __always_inline void split_unseen(struct offcpu_state *st, __u32 tid, __u
 	stat_inc(STAT_SWITCH_UNSEEN);
 }
 
-/* Tags a global function's argument as the program's context (the kernel
- * reads BTF decl tags since 6.8; libbpf 1.1's headers lack the macro). */
-#define __arg_ctx __attribute__((btf_decl_tag("arg:ctx")))
-
 /* Walks the current thread's stacks into wait_stacks under site; 0 on
  * success. A global function, so the verifier checks it once, on its own:
  * inlined, the walker was checked again for every path of the switch

@@ -14,6 +14,7 @@
 #include <bpf/bpf_tracing.h>
 #include "kernel.h"
 #include "types.h"
+#include "global.h"
 #include "maps.h"
 #include "unwind.h"
 #include "sample.h"

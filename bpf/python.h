@@ -57,69 +57,66 @@ static __always_inline __u8 frame_u8(struct py_scratch *b, __u32 cur, __s16 off)
 	return b->bytes[(cur + (__u32)off) & (PY_WINDOW - 1)];
 }
 
-/* State of one walk, shared with the bpf_loop callback. */
+/* Pointers of one walk, shared with the bpf_loop callback. Its counters and
+ * addresses are in the CPU's scratch instead (struct py_walk_vars): on the
+ * stack, the verifier tracked their values and checked the callback again
+ * for each new combination; in a map value they are unknown and one check
+ * covers every step. */
 struct py_walk {
 	struct sample *s;
 	struct py_scratch *b;
 	struct code_cache *cache;
-	struct py_offsets o;
-	__u64 frame;	/* next frame to read; 0 at the root */
-	__u64 win_lo;	/* target address of the window's first byte */
-	__u32 win_len;	/* bytes in the window (0: empty) */
-	__u32 base;	/* first data[] word for Python frames */
-	__u32 n;	/* frames written */
-	__u32 size;	/* bytes to read per frame */
-	int err;
 };
 
 /* One step of the walk. bpf_loop keeps the verifier's work to one pass over
  * this body whatever the depth, where an open-coded loop explodes. */
 static long py_step(__u64 i, struct py_walk *w)
 {
-	if (!w->frame)
+	struct py_walk_vars *v = &w->b->py;
+	if (!v->frame)
 		return 1;
 	struct py_scratch *b = w->b;
-	__u32 size = w->size;
+	__u32 size = v->size;
 	if (size == 0 || size > PY_FRAME_BUF) /* verifier */
 		return 1;
-	if (w->frame < w->win_lo || w->frame + size > w->win_lo + w->win_len) {
+	if (v->frame < v->win_lo || v->frame + size > v->win_lo + v->win_len) {
 		/* Not in the window: read this frame and, on 3.11+, what lies
 		 * below it in the same page (never a lower page: it may be
 		 * unmapped, and then the whole read would fail). */
-		__u64 lo = w->frame;
-		if (w->o.frame_owner >= 0) {
-			lo = w->frame + size - PY_WINDOW;
-			if (lo < (w->frame & PAGE_MASK_4K) || lo > w->frame)
-				lo = w->frame & PAGE_MASK_4K;
+		__u64 lo = v->frame;
+		if (v->o.frame_owner >= 0) {
+			lo = v->frame + size - PY_WINDOW;
+			if (lo < (v->frame & PAGE_MASK_4K) || lo > v->frame)
+				lo = v->frame & PAGE_MASK_4K;
 		}
-		__u64 len = w->frame + size - lo;
+		__u64 len = v->frame + size - lo;
 		clamp_le(len, PY_WINDOW); /* verifier */
 		if (len < size || bpf_probe_read_user(b->bytes, len, (void *)lo)) {
-			w->err = 1;
+			v->err = 1;
 			return 1;
 		}
-		w->win_lo = lo;
-		w->win_len = len;
+		v->win_lo = lo;
+		v->win_len = len;
 	}
-	__u32 cur = w->frame - w->win_lo;
-	__u64 code = frame_u64(b, cur, w->o.frame_code) & ~(__u64)w->o.code_tag_mask;
-	__u64 prev = frame_u64(b, cur, w->o.frame_previous);
-	if (w->o.frame_owner >= 0 && frame_u8(b, cur, w->o.frame_owner) >= w->o.skip_owner) {
+	__u32 cur = v->frame - v->win_lo;
+	__u64 code = frame_u64(b, cur, v->o.frame_code) & ~(__u64)v->o.code_tag_mask;
+	__u64 prev = frame_u64(b, cur, v->o.frame_previous);
+	if (v->o.frame_owner >= 0 && frame_u8(b, cur, v->o.frame_owner) >= v->o.skip_owner) {
 		/* An entry shim (3.12+), not Python code: the frame before it
 		 * (leafward) is the first one its eval call ran. */
-		__u64 last = (__u64)w->base + (__u64)w->n * PYFRAME_WORDS - 1;
-		if (w->n > 0 && last < DATA_WORDS) {
+		__u64 last = (__u64)v->base + (__u64)v->n * PYFRAME_WORDS - 1;
+		if (v->n > 0 && last < DATA_WORDS) {
 			clamp_le(last, DATA_WORDS - 1);
 			w->s->data[last] |= PYFRAME_ENTRY;
 		}
-		w->frame = prev;
+		v->frame = prev;
 		return 0;
 	}
 	__s64 instr;
-	if (w->o.instr_is_ptr)
-		instr = (__s64)(frame_u64(b, cur, w->o.frame_instr) - code - (__u64)w->o.code_adaptive);
+	if (v->o.instr_is_ptr)
+		instr = (__s64)(frame_u64(b, cur, v->o.frame_instr) - code - (__u64)v->o.code_adaptive);
 	else
-		instr = (__s32)frame_u64(b, cur, w->o.frame_instr);
+		instr = (__s32)frame_u64(b, cur, v->o.frame_instr);
 	__u64 check = 0;
 	__u64 flags = 0;
 	if (code) {
@@ -131,8 +128,8 @@ static long py_step(__u64 i, struct py_walk *w)
 			check = e->check;
 			flags |= PYFRAME_CACHED;
 		} else {
-			if (bpf_probe_read_user(&check, sizeof(check), (void *)(code + w->o.code_check))) {
-				w->err = 1;
+			if (bpf_probe_read_user(&check, sizeof(check), (void *)(code + v->o.code_check))) {
+				v->err = 1;
 				return 1;
 			}
 			e->code = code;
@@ -140,28 +137,28 @@ static long py_step(__u64 i, struct py_walk *w)
 			e->time = now;
 		}
 	}
-	__u64 idx = (__u64)w->base + (__u64)w->n * PYFRAME_WORDS;
+	__u64 idx = (__u64)v->base + (__u64)v->n * PYFRAME_WORDS;
 	if (idx > DATA_WORDS - PYFRAME_WORDS)
 		return 1;
 	clamp_le(idx, DATA_WORDS - PYFRAME_WORDS);
 	struct sample *s = w->s;
 	s->data[idx] = code;
 	s->data[idx + 1] = check;
-	if (w->o.frame_is_entry >= 0 && frame_u8(b, cur, w->o.frame_is_entry))
+	if (v->o.frame_is_entry >= 0 && frame_u8(b, cur, v->o.frame_is_entry))
 		flags |= PYFRAME_ENTRY;
 	s->data[idx + 2] = (__u32)instr | flags;
-	w->n++;
-	w->frame = prev;
+	v->n++;
+	v->frame = prev;
 	return 0;
 }
 
 /* Append the Python frames of the current thread to s->data, starting at word
  * base (leaf first). */
-static __always_inline void walk_python(struct sample *s, __u32 base)
+__noinline int walk_python(struct sample *s __arg_nonnull, __u32 base)
 {
 	struct py_proc *proc = bpf_map_lookup_elem(&py_procs, &s->hdr.pid);
 	if (!proc)
-		return;
+		return 0;
 	s->hdr.flags |= FLAG_PY_TARGET;
 
 	struct py_thread_key key = { .pid = s->hdr.pid, .fsbase = s->hdr.fsbase };
@@ -170,31 +167,38 @@ static __always_inline void walk_python(struct sample *s, __u32 base)
 		s->hdr.flags |= FLAG_PY_UNKNOWN_THREAD;
 		stat_inc(STAT_PY_UNKNOWN_THREAD);
 		ask_user_space(s, &proc->last_refresh_ns, KIND_NEED_THREADS, STAT_NEED_THREADS_SENT, PY_REFRESH_NS);
-		return;
+		return 0;
 	}
 
 	__u32 zero = 0;
-	struct py_walk w = { .s = s, .o = proc->off, .base = base };
+	struct py_walk w = { .s = s };
 	w.b = bpf_map_lookup_elem(&py_scratch, &zero);
 	w.cache = bpf_map_lookup_elem(&code_cache, &zero);
 	if (!w.b || !w.cache)
-		return;
-	w.size = w.o.frame_size;
+		return 0;
+	struct py_walk_vars *v = &w.b->py;
+	v->o = proc->off;
+	v->base = base;
+	v->n = 0;
+	v->size = v->o.frame_size;
+	v->win_lo = v->win_len = 0;
+	v->err = 0;
 
-	if (bpf_probe_read_user(&w.frame, sizeof(w.frame), (void *)(*tstate + w.o.tstate_frame)))
-		w.err = 1;
-	else if (w.o.cframe_current >= 0 && w.frame &&
-		 bpf_probe_read_user(&w.frame, sizeof(w.frame), (void *)(w.frame + w.o.cframe_current)))
-		w.err = 1;
-	if (!w.err)
+	if (bpf_probe_read_user(&v->frame, sizeof(v->frame), (void *)(*tstate + v->o.tstate_frame)))
+		v->err = 1;
+	else if (v->o.cframe_current >= 0 && v->frame &&
+		 bpf_probe_read_user(&v->frame, sizeof(v->frame), (void *)(v->frame + v->o.cframe_current)))
+		v->err = 1;
+	if (!v->err)
 		bpf_loop(MAX_PYFRAMES, py_step, &w, 0);
 
-	s->hdr.py_len = w.n;
-	if (w.err) {
+	s->hdr.py_len = v->n;
+	if (v->err) {
 		s->hdr.flags |= FLAG_PY_READ_ERR;
 		stat_inc(STAT_PY_READ_ERR);
-	} else if (w.frame) {
+	} else if (v->frame) {
 		s->hdr.flags |= FLAG_PY_TRUNCATED;
 		stat_inc(STAT_PY_TRUNCATED);
 	}
+	return 0;
 }

@@ -91,7 +91,7 @@ static long fp_step(__u64 i, struct fp_walk *w)
  * Processes with unwind tables are walked by them (unwind.h); others by frame
  * pointers, one 16-byte read a frame, a fraction of what
  * bpf_get_stack(BPF_F_USER_STACK) cost here. */
-static __always_inline __u32 user_stack(struct sample *s, __u32 base)
+__noinline int user_stack(struct sample *s __arg_nonnull, __u32 base)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs___kernel *regs = (void *)bpf_task_pt_regs(task);
@@ -103,7 +103,9 @@ static __always_inline __u32 user_stack(struct sample *s, __u32 base)
 	struct unwind_proc *proc = bpf_map_lookup_elem(&unwind_procs, &s->hdr.pid);
 	if (proc)
 		return unwind_user_stack(s, proc, base, ip, BPF_CORE_READ(regs, sp), BPF_CORE_READ(regs, bp));
-	s->data[base] = ip;
+	__u64 leaf = base;
+	clamp_le(leaf, MAX_KSTACK); /* verifier: base is a global function's argument, unknown */
+	s->data[leaf] = ip;
 	struct fp_walk w = { .s = s, .bp = BPF_CORE_READ(regs, bp), .base = base + 1 };
 	bpf_loop(MAX_FP_FRAMES - 1, fp_step, &w, 0);
 	return w.n + 1;

@@ -82,26 +82,15 @@ struct {
 	__type(value, struct walk_memos);
 } walk_memo SEC(".maps");
 
+/* Pointers of one walk, shared with the bpf_loop callback; its counters and
+ * registers are in the CPU's scratch (struct unwind_walk_vars, scratch.h),
+ * where the verifier does not track their values. */
 struct unwind_walk {
 	struct sample *s;
 	struct unwind_proc *proc;
-	struct unwind_map *last;	/* the mapping of the previous frame: often the next one's too */
 	struct py_scratch *buf;
 	struct row_cache *rcache;
 	struct walk_memo *prev, *next;
-	__u32 last_idx;		/* last's index in proc->maps */
-	__u32 prev_n;		/* frames in prev; 0: none to use */
-	__u32 mj;		/* the next entry of prev to compare */
-	__u32 memo_n;		/* entries written to next */
-	__u64 chunk;		/* target address of the chunk in buf; 0: none */
-	__u64 pc, sp, bp;
-	__u64 mark;		/* FRAME_BY_FP when the current pc came from a fallback step */
-	__u32 base;		/* first data[] word of the user stack */
-	__u32 n;		/* words written */
-	__u8 exact;		/* pc is where the thread is, not a return address */
-	__u8 done;		/* reached the outermost frame */
-	__u8 fell_back;		/* a fallback step happened: later addresses may be junk */
-	__u8 need_maps;		/* pc was in no known mapping */
 };
 
 /* The binary searches are bpf_loop callbacks too: open-coded, their
@@ -235,14 +224,15 @@ static __always_inline int lookup_row(struct row_cache *c, struct unwind_map *m,
  * the chunk buffer. Returns nonzero when it cannot be read. */
 static __always_inline int stack_word(struct unwind_walk *w, __u64 addr, __u64 *val)
 {
+	struct unwind_walk_vars *v = &w->buf->uw;
 	__u64 chunk = addr & ~(__u64)(STACK_CHUNK - 1);
 	if (addr & 7) /* saved registers are aligned: this is junk */
 		return 1;
-	if (chunk != w->chunk) {
-		w->chunk = 0;
+	if (chunk != v->chunk) {
+		v->chunk = 0;
 		if (bpf_probe_read_user(w->buf->words, STACK_CHUNK, (void *)chunk))
 			return 1;
-		w->chunk = chunk;
+		v->chunk = chunk;
 	}
 	*val = w->buf->words[((addr - chunk) >> 3) & (STACK_CHUNK / 8 - 1)];
 	return 0;
@@ -250,38 +240,39 @@ static __always_inline int stack_word(struct unwind_walk *w, __u64 addr, __u64 *
 
 static long unwind_step(__u64 i, struct unwind_walk *w)
 {
-	__u64 idx = (__u64)w->base + w->n;
+	struct unwind_walk_vars *v = &w->buf->uw;
+	__u64 idx = (__u64)v->base + v->n;
 	if (idx >= MAX_KSTACK + MAX_USTACK) {
 		stat_inc(STAT_UNWIND_TRUNCATED);
 		return 1;
 	}
 	clamp_le(idx, MAX_KSTACK + MAX_USTACK - 1);
-	w->s->data[idx] = w->pc | w->mark;
-	w->n++;
-	w->mark = 0;
+	w->s->data[idx] = v->pc | v->mark;
+	v->n++;
+	v->mark = 0;
 
 	/* A return address is one past the call, which may be the first byte of
 	 * the next function (calls to noreturn functions): look up the call. */
-	__u64 pc = w->exact ? w->pc : w->pc - 1;
-	struct unwind_map *m = w->last;
+	__u64 pc = v->exact ? v->pc : v->pc - 1;
+	struct unwind_map *m = v->have_last ? &w->proc->maps[v->last_idx & (MAX_UNWIND_MAPS - 1)] : 0;
 	struct unwind_row row = {}, *r = &row;
 
 	/* The previous walk's frames below this one are passed; the next one
 	 * at this place and pc gives the mapping and the row. */
-	__u32 j = w->mj;
-	__u32 sp32 = w->sp;
+	__u32 j = v->mj;
+	__u32 sp32 = v->sp;
 	for (int k = 0; k < MEMO_SKIP; k++)
-		if (j < w->prev_n && w->prev->f[j & (MEMO_FRAMES - 1)].sp < sp32)
+		if (j < v->prev_n && w->prev->f[j & (MEMO_FRAMES - 1)].sp < sp32)
 			j++;
 	int known = 0;
-	if (j < w->prev_n) {
+	if (j < v->prev_n) {
 		struct memo_frame *f = &w->prev->f[j & (MEMO_FRAMES - 1)];
 		if (f->sp == sp32 && (f->pc & MEMO_PC_MASK) == pc) {
 			__u32 fi = (f->pc >> 48) & (MAX_UNWIND_MAPS - 1);
 			struct unwind_map *fm = &w->proc->maps[fi];
 			if (pc >= fm->start && pc < fm->end) {
 				m = fm;
-				w->last_idx = fi;
+				v->last_idx = fi;
 				row.kind = f->kind;
 				row.rbp = f->rbp;
 				row.cfa = f->cfa;
@@ -290,13 +281,13 @@ static long unwind_step(__u64 i, struct unwind_walk *w)
 			}
 		}
 	}
-	w->mj = j;
+	v->mj = j;
 	if (!known) {
 		if (!m || pc < m->start || pc >= m->end)
-			m = find_map(w->proc, pc, &w->last_idx);
+			m = find_map(w->proc, pc, &v->last_idx);
 		if (!m) {
-			if (!w->fell_back)
-				w->need_maps = 1;
+			if (!v->fell_back)
+				v->need_maps = 1;
 			stat_inc(STAT_UNWIND_NO_MAPPING);
 			return 1;
 		}
@@ -308,22 +299,22 @@ static long unwind_step(__u64 i, struct unwind_walk *w)
 			row.kind = UNW_NONE;
 		}
 	}
-	w->last = m;
+	v->have_last = 1;
 	if (known) {
-		__u32 k = w->memo_n;
+		__u32 k = v->memo_n;
 		if (k < MEMO_FRAMES) {
 			struct memo_frame *f = &w->next->f[k & (MEMO_FRAMES - 1)];
-			f->pc = pc | (__u64)w->last_idx << 48;
+			f->pc = pc | (__u64)v->last_idx << 48;
 			f->sp = sp32;
 			f->kind = row.kind;
 			f->rbp = row.rbp;
 			f->cfa = row.cfa;
-			w->memo_n = k + 1;
+			v->memo_n = k + 1;
 		}
 	}
 	__u8 kind = row.kind;
 	if (kind == UNW_END) {
-		w->done = 1;
+		v->done = 1;
 		return 1;
 	}
 
@@ -333,16 +324,16 @@ static long unwind_step(__u64 i, struct unwind_walk *w)
 	__u64 ra_at, bp_at = 0, sp_at = 0, sp;
 	__u8 exact = 0, by_fp = 0;
 	if (kind == UNW_SIGNAL) {
-		ra_at = w->sp + UC_RBP + 8 * UC_RIP_WORD;
-		bp_at = w->sp + UC_RBP;
-		sp_at = w->sp + UC_RBP + 8 * UC_RSP_WORD;
+		ra_at = v->sp + UC_RBP + 8 * UC_RIP_WORD;
+		bp_at = v->sp + UC_RBP;
+		sp_at = v->sp + UC_RBP + 8 * UC_RSP_WORD;
 		sp = 0;
 		exact = 1; /* the interrupted instruction itself */
 	} else if (kind == UNW_RSP || kind == UNW_RBP || kind == UNW_PLT) {
 		if (kind == UNW_PLT)
-			sp = w->sp + 8 + ((w->pc & 15) >= r->cfa ? 8 : 0);
+			sp = v->sp + 8 + ((v->pc & 15) >= r->cfa ? 8 : 0);
 		else
-			sp = (kind == UNW_RSP ? w->sp : w->bp) + ((__u64)r->cfa << 3);
+			sp = (kind == UNW_RSP ? v->sp : v->bp) + ((__u64)r->cfa << 3);
 		ra_at = sp - 8;
 		if (r->rbp)
 			bp_at = sp + (__s64)r->rbp * 8;
@@ -351,30 +342,30 @@ static long unwind_step(__u64 i, struct unwind_walk *w)
 		 * rbp and [bp+8] its pc. */
 		if (kind == UNW_UNSUPPORTED)
 			stat_inc(STAT_UNWIND_UNSUPPORTED);
-		if (!w->bp)
+		if (!v->bp)
 			return 1;
-		sp = w->bp + 16;
-		ra_at = w->bp + 8;
-		bp_at = w->bp;
+		sp = v->bp + 16;
+		ra_at = v->bp + 8;
+		bp_at = v->bp;
 		by_fp = 1;
 	}
 	/* The caller's frame is above this one: anything else is junk. */
-	if (!sp_at && sp <= w->sp)
+	if (!sp_at && sp <= v->sp)
 		return 1;
-	__u64 ra, bp = w->bp;
+	__u64 ra, bp = v->bp;
 	if (stack_word(w, ra_at, &ra))
 		return 1;
 	if (bp_at && stack_word(w, bp_at, &bp))
 		return 1;
 	if (sp_at && stack_word(w, sp_at, &sp))
 		return 1;
-	w->sp = sp;
-	w->bp = bp;
-	w->pc = ra;
-	w->exact = exact;
+	v->sp = sp;
+	v->bp = bp;
+	v->pc = ra;
+	v->exact = exact;
 	if (by_fp) {
-		w->mark = FRAME_BY_FP;
-		w->fell_back = 1;
+		v->mark = FRAME_BY_FP;
+		v->fell_back = 1;
 	}
 	return ra == 0;
 }
@@ -385,41 +376,39 @@ static __always_inline __u32 unwind_user_stack(struct sample *s, struct unwind_p
 					       __u64 ip, __u64 sp, __u64 bp)
 {
 	__u32 zero = 0;
-	struct unwind_walk w = {
-		.s = s, .proc = proc, .pc = ip, .sp = sp, .bp = bp, .base = base, .exact = 1,
-	};
+	struct unwind_walk w = { .s = s, .proc = proc };
 	w.buf = bpf_map_lookup_elem(&py_scratch, &zero);
 	w.rcache = bpf_map_lookup_elem(&row_cache, &zero);
 	struct walk_memos *memos = bpf_map_lookup_elem(&walk_memo, &zero);
 	if (!w.buf || !w.rcache || !memos)
 		return 0;
-	/* verifier: 0, but read from the map value so the verifier does not
-	 * know it; with n a known constant it walked all 127 steps to prove
-	 * the callback safe, one state per value of n. So for the other
-	 * counters. */
-	w.n = s->hdr.ustack_len;
-	w.mj = w.memo_n = w.last_idx = w.n;
+	struct unwind_walk_vars *v = &w.buf->uw;
+	__builtin_memset(v, 0, sizeof(*v));
+	v->pc = ip;
+	v->sp = sp;
+	v->bp = bp;
+	v->base = base;
+	v->exact = 1;
 	__u32 cur = memos->cur & 1;
 	w.next = &memos->m[cur];
 	w.prev = &memos->m[cur ^ 1];
-	w.prev_n = w.n;
 	if (w.prev->pid == s->hdr.pid && w.prev->gen == proc->gen) {
-		w.prev_n = w.prev->n;
+		v->prev_n = w.prev->n;
 		/* The leaf is most often in the previous leaf's mapping. */
-		if (w.prev_n) {
-			w.last_idx = (w.prev->f[0].pc >> 48) & (MAX_UNWIND_MAPS - 1);
-			w.last = &proc->maps[w.last_idx];
+		if (v->prev_n) {
+			v->last_idx = (w.prev->f[0].pc >> 48) & (MAX_UNWIND_MAPS - 1);
+			v->have_last = 1;
 		}
 	}
 	bpf_loop(MAX_USTACK, unwind_step, &w, 0);
 	w.next->pid = s->hdr.pid;
 	w.next->gen = proc->gen;
-	w.next->n = w.memo_n;
+	w.next->n = v->memo_n;
 	memos->cur = cur ^ 1;
 	s->hdr.flags |= FLAG_USTACK_TABLES;
-	if (w.done)
+	if (v->done)
 		s->hdr.flags |= FLAG_USTACK_COMPLETE;
-	if (w.need_maps)
+	if (v->need_maps)
 		ask_user_space(s, &proc->last_refresh_ns, KIND_NEED_MAPS, STAT_NEED_MAPS_SENT, NEED_MAPS_NS);
-	return w.n;
+	return v->n;
 }

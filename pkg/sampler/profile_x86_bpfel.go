@@ -73,6 +73,38 @@ type profilePyProc struct {
 type profilePyScratch struct {
 	_     structs.HostLayout
 	Words [256]uint64
+	Py    struct {
+		_      structs.HostLayout
+		O      profilePyOffsets
+		Frame  uint64
+		WinLo  uint64
+		WinLen uint32
+		Base   uint32
+		N      uint32
+		Size   uint32
+		Err    int32
+		_      [4]byte
+	}
+	Uw struct {
+		_        structs.HostLayout
+		Pc       uint64
+		Sp       uint64
+		Bp       uint64
+		Mark     uint64
+		Chunk    uint64
+		LastIdx  uint32
+		PrevN    uint32
+		Mj       uint32
+		MemoN    uint32
+		Base     uint32
+		N        uint32
+		HaveLast uint8
+		Exact    uint8
+		Done     uint8
+		FellBack uint8
+		NeedMaps uint8
+		_        [3]byte
+	}
 }
 
 type profilePyThreadKey struct {
