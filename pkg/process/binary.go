@@ -58,9 +58,9 @@ type Binary struct {
 	Machine  elf.Machine
 	Sections []Section
 
-	loads  []elf.ProgHeader // PT_LOAD segments, in file order
-	funcs  []funcSym        // functions sorted by start address
-	byName map[string]uint64
+	loads []elf.ProgHeader // PT_LOAD segments, in file order
+	funcs []funcSym        // functions sorted by start address
+	named []namedSym       // functions and objects in table order, for Lookup
 }
 
 // maxNoteSize caps how much of a note section or segment is read to find

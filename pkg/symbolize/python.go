@@ -176,11 +176,17 @@ func (p *Python) interpFile(pid int, m process.Mapping, bin *process.Binary) (*i
 	if err != nil {
 		return nil, err
 	}
-	f = &interpFile{syms: python.ReadFileSymbols(ef)}
+	// The cache has read the file's symbols already: look them up there
+	// rather than decode the tables again.
+	f = &interpFile{syms: python.FileSymbols{
+		Runtime:   lookup(bin, "_PyRuntime"),
+		PyVersion: lookup(bin, "Py_Version"),
+		CodeType:  lookup(bin, "PyCode_Type"),
+	}}
 	// The bytecode loop is the interpreter's largest function: that finds it
 	// where a stripped build's LTO left it as an unnamed clone.
-	if t, err := unwind.Parse(ef); err == nil && t.Largest.End > t.Largest.Start {
-		f.evalLo, f.evalHi = t.Largest.Start, t.Largest.End
+	if r, err := unwind.LargestFunction(ef); err == nil && r.End > r.Start {
+		f.evalLo, f.evalHi = r.Start, r.End
 	}
 	p.mu.Lock()
 	if len(p.files) >= maxInterpFiles {
@@ -189,6 +195,12 @@ func (p *Python) interpFile(pid int, m process.Mapping, bin *process.Binary) (*i
 	p.files[bin] = f
 	p.mu.Unlock()
 	return f, nil
+}
+
+// lookup returns the file address of name in bin, 0 when absent.
+func lookup(bin *process.Binary, name string) uint64 {
+	v, _ := bin.Lookup(name)
+	return v
 }
 
 // Threads lists pid's Python threads: thread pointer to PyThreadState.

@@ -71,3 +71,19 @@ func parseFile(t testing.TB, f realFile) *Table {
 	}
 	return tab
 }
+
+// LargestFunction reads only the FDEs' ranges, and finds what Parse finds.
+func TestLargestFunctionMatchesParse(t *testing.T) {
+	for _, f := range realFiles() {
+		t.Run(f.name, func(t *testing.T) {
+			want := parseFile(t, f).Largest
+			got, err := LargestFunction(f.open(t))
+			if err != nil {
+				t.Fatalf("LargestFunction(%s): %v", f.path, err)
+			}
+			if got != want || got.End <= got.Start {
+				t.Errorf("LargestFunction(%s) = %#x, Parse's Largest = %#x", f.path, got, want)
+			}
+		})
+	}
+}

@@ -15,10 +15,16 @@ func FuzzParseEHFrame(f *testing.F) {
 	f.Add(b.bytes(), b.addr)
 	f.Fuzz(func(t *testing.T, data []byte, addr uint64) {
 		tab, err := ParseEHFrame(data, addr)
+		ranges, rerr := parse(data, true, bases{section: addr, addrSize: 8}, true)
 		if err != nil {
 			return
 		}
 		checkTable(t, tab)
+		// A section Parse reads whole, the ranges-only walk reads too, and
+		// to the same largest function.
+		if rerr != nil || ranges.Largest != tab.Largest {
+			t.Errorf("ranges only: largest %#x, err %v; full parse: largest %#x", ranges.Largest, rerr, tab.Largest)
+		}
 	})
 }
 

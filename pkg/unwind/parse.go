@@ -10,31 +10,55 @@ import (
 // NOBITS, like a separate debug file, counts as having none). It returns
 // ErrNoUnwindInfo when f has neither, and an error for anything but x86-64.
 func Parse(f *elf.File) (*Table, error) {
+	data, eh, b, err := frameSection(f)
+	if err != nil {
+		return nil, err
+	}
+	return parse(data, eh, b, false)
+}
+
+// LargestFunction returns the address range of f's largest FDE, as
+// Table.Largest, reading only the FDEs' ranges: a small part of what Parse
+// costs, for a caller that needs nothing else.
+func LargestFunction(f *elf.File) (Range, error) {
+	data, eh, b, err := frameSection(f)
+	if err != nil {
+		return Range{}, err
+	}
+	t, err := parse(data, eh, b, true)
+	if err != nil {
+		return Range{}, err
+	}
+	return t.Largest, nil
+}
+
+// frameSection returns the section Parse reads and how to read it.
+func frameSection(f *elf.File) (data []byte, eh bool, b bases, err error) {
 	if f.Machine != elf.EM_X86_64 || f.Class != elf.ELFCLASS64 {
-		return nil, fmt.Errorf("parse unwind tables: %v %v is not x86-64", f.Class, f.Machine)
+		return nil, false, b, fmt.Errorf("parse unwind tables: %v %v is not x86-64", f.Class, f.Machine)
 	}
 	if s := f.Section(".eh_frame"); s != nil && s.Type != elf.SHT_NOBITS && s.Size > 0 {
 		data, err := s.Data()
 		if err != nil {
-			return nil, fmt.Errorf("read .eh_frame: %w", err)
+			return nil, false, b, fmt.Errorf("read .eh_frame: %w", err)
 		}
-		b := bases{section: s.Addr, addrSize: 8}
+		b = bases{section: s.Addr, addrSize: 8}
 		if text := f.Section(".text"); text != nil {
 			b.text, b.hasText = text.Addr, true
 		}
 		if got := f.Section(".got"); got != nil {
 			b.data, b.hasData = got.Addr, true
 		}
-		return parse(data, true, b)
+		return data, true, b, nil
 	}
 	if s := f.Section(".debug_frame"); s != nil && s.Type != elf.SHT_NOBITS {
 		data, err := s.Data() // decompressed when SHF_COMPRESSED
 		if err != nil {
-			return nil, fmt.Errorf("read .debug_frame: %w", err)
+			return nil, false, b, fmt.Errorf("read .debug_frame: %w", err)
 		}
-		return ParseDebugFrame(data)
+		return data, false, bases{addrSize: 8}, nil
 	}
-	return nil, ErrNoUnwindInfo
+	return nil, false, b, ErrNoUnwindInfo
 }
 
 // ParseEHFrame parses raw .eh_frame bytes loaded at virtual address addr
@@ -42,13 +66,13 @@ func Parse(f *elf.File) (*Table, error) {
 // themselves, like the [vdso] image read from memory. Pointers relative to
 // .text or .got cannot be resolved here: an FDE using them is an error.
 func ParseEHFrame(data []byte, addr uint64) (*Table, error) {
-	return parse(data, true, bases{section: addr, addrSize: 8})
+	return parse(data, true, bases{section: addr, addrSize: 8}, false)
 }
 
 // ParseDebugFrame parses raw .debug_frame bytes: absolute addresses, CIE id
 // 0xffffffff (all ones in 64-bit DWARF), CIE pointers as section offsets.
 func ParseDebugFrame(data []byte) (*Table, error) {
-	return parse(data, false, bases{addrSize: 8})
+	return parse(data, false, bases{addrSize: 8}, false)
 }
 
 // parser holds what reading one section needs. It lives for one call.
@@ -56,11 +80,14 @@ type parser struct {
 	data  []byte
 	eh    bool // .eh_frame: CIE id 0, CIE pointers relative to themselves
 	bases bases
-	cies  map[int]*cie // by offset; nil until an FDE needs it
-	stack []state      // DW_CFA_remember_state's, reused by every FDE
-	rows  []Row        // every FDE's rows, FDE after FDE
-	fdes  []span
-	t     *Table
+	// rangesOnly reads each FDE's range and no instructions: Table.Largest
+	// and the counts, no rows.
+	rangesOnly bool
+	cies       map[int]*cie // by offset; nil until an FDE needs it
+	stack      []state      // DW_CFA_remember_state's, reused by every FDE
+	rows       []Row        // every FDE's rows, FDE after FDE
+	fdes       []span
+	t          *Table
 }
 
 // span is an FDE's range and where its rows are in parser.rows, the
@@ -71,25 +98,30 @@ type span struct {
 	first, n   int
 }
 
-func parse(data []byte, eh bool, b bases) (*Table, error) {
+func parse(data []byte, eh bool, b bases, rangesOnly bool) (*Table, error) {
 	name := ".debug_frame"
 	if eh {
 		name = ".eh_frame"
 	}
 	p := &parser{
-		data:  data,
-		eh:    eh,
-		bases: b,
-		cies:  make(map[int]*cie),
+		data:       data,
+		eh:         eh,
+		bases:      b,
+		rangesOnly: rangesOnly,
+		cies:       make(map[int]*cie),
+		t:          &Table{Section: name},
+	}
+	if !rangesOnly {
 		// Real sections need about one row per 5 or 6 bytes, one FDE per 50.
-		rows: make([]Row, 0, len(data)/4+1),
-		fdes: make([]span, 0, len(data)/48+1),
-		t:    &Table{Section: name},
+		p.rows = make([]Row, 0, len(data)/4+1)
+		p.fdes = make([]span, 0, len(data)/48+1)
 	}
 	if err := p.walk(); err != nil {
 		return nil, fmt.Errorf("parse %s: %w", name, err)
 	}
-	p.build()
+	if !rangesOnly {
+		p.build()
+	}
 	return p.t, nil
 }
 
@@ -211,6 +243,12 @@ func (p *parser) fde(off int, h header, r reader) error {
 		p.t.SkippedFDEs++
 		return nil
 	}
+	if size > p.t.Largest.End-p.t.Largest.Start {
+		p.t.Largest = Range{Start: start, End: end}
+	}
+	if p.rangesOnly {
+		return nil
+	}
 	first := len(p.rows)
 	if c.signal {
 		// The rules are expressions reading the ucontext; one row says it.
@@ -225,9 +263,6 @@ func (p *parser) fde(off int, h header, r reader) error {
 		if f.loc < f.end {
 			p.rows = append(p.rows, p.rowFor(c, &s, f.loc))
 		}
-	}
-	if size > p.t.Largest.End-p.t.Largest.Start {
-		p.t.Largest = Range{Start: start, End: end}
 	}
 	// The FDE's end, unless build finds the next FDE starts there.
 	p.rows = append(p.rows, Row{PC: end, Kind: KindNone})
