@@ -129,7 +129,6 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer sess.Close()
-	shedHeap()                           // loading the BPF objects left ~10 MB of garbage (the kernel's BTF)
 	where := map[int]map[string]string{} // container labels by pid, read while the targets live
 	for _, pid := range *pids {
 		if err := sess.Add(pid); err != nil {

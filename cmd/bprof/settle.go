@@ -25,10 +25,16 @@ const steadyGCPercent = 25
 // the ring buffers take to fill. Start-up keeps every CPU, for its wall time.
 const steadyProcs = 1
 
-// settle applies the steady-state settings; call it once start-up is over.
-// A GOMAXPROCS set in the environment stands.
+// settle applies the steady-state settings and gives start-up's garbage
+// back to the kernel; call it once start-up is over. A GOMAXPROCS set in
+// the environment stands.
 func settle() {
 	debug.SetGCPercent(steadyGCPercent)
+	// Loading BPF, then symbol and unwind tables, left garbage several
+	// times what stays: return it rather than carry it as RSS for the
+	// agent's lifetime. Once, here: returned earlier, Add faulted the same
+	// pages in again.
+	debug.FreeOSMemory()
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(steadyProcs)
 	}
