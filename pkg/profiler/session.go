@@ -603,6 +603,7 @@ func (s *Session) Close() error {
 	for _, pid := range pids {
 		s.detachMemory(pid)
 	}
+	s.kernel.Close()
 	return s.sampler.Close()
 }
 

@@ -31,23 +31,43 @@ ffffffffc0a01000 t nft_do_chain	[nf_tables]
 	}
 }
 
+// NewKernel names frames by asking the kernel, and loads nothing before
+// the first frame to name.
 func TestKernel(t *testing.T) {
 	testenv.RequireRoot(t)
 	k, err := NewKernel()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.syms != nil {
-		t.Fatal("NewKernel read the symbols; they are read on first use")
+	defer k.Close()
+	if k.res != nil || k.syms != nil {
+		t.Fatal("NewKernel loaded its lookup; it is loaded on first use")
 	}
-	addr, ok := k.load().Addr("schedule")
+	syms, err := process.ReadKallsyms()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, ok := syms.Addr("schedule")
 	if !ok {
 		t.Fatal("no schedule in /proc/kallsyms")
 	}
-	frames := k.Symbolize([]uint64{addr + 4, addr + 8}, nil)
+	// A leaf at the function's start, a return address inside it, and an
+	// address no symbol holds.
+	frames := k.Symbolize([]uint64{addr, addr + 8, 0x1000}, nil)
+	want := []string{"schedule", "schedule", "[kernel]+0x1000"}
 	for i, f := range frames {
-		if f.Name != "schedule" {
-			t.Errorf("frame %d = %q, want schedule", i, f.Name)
+		if f.Name != want[i] {
+			t.Errorf("frame %d = %q, want %q", i, f.Name, want[i])
 		}
+	}
+	if k.res == nil {
+		t.Error("frames were named from /proc/kallsyms: the kernel's own lookup did not load")
+	}
+	if m := frames[0].Module; addr < m.Start || addr >= m.Limit {
+		t.Errorf("kernel mapping [%#x, %#x) does not hold %#x", m.Start, m.Limit, addr)
+	}
+	// Named again from what the first call found.
+	if again := k.Symbolize([]uint64{addr + 8}, nil); again[0].Name != "schedule" {
+		t.Errorf("named again: %q, want schedule", again[0].Name)
 	}
 }
