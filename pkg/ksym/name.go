@@ -9,13 +9,13 @@ import "strings"
 // function (__pfx_name, where call thunks may run) is named for the
 // function, as pkg/process does with /proc/kallsyms.
 func symbolName(buf []int8, n int64) string {
-	if n <= 1 {
+	if n <= 1 || len(buf) == 0 {
 		return ""
 	}
 	end := int(min(n, int64(len(buf)))) - 1
 	var sb strings.Builder
 	sb.Grow(end)
-	for _, c := range buf[:max(end, 0)] {
+	for _, c := range buf[:end] {
 		if c == 0 {
 			break
 		}
