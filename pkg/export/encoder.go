@@ -1,7 +1,6 @@
 package export
 
 import (
-	"bytes"
 	"compress/gzip"
 	"fmt"
 	"io"
@@ -16,33 +15,24 @@ import (
 // 40 MB of garbage a period in them alone. An Encoder is safe for
 // concurrent use; encodings take turns.
 type Encoder struct {
-	mu  sync.Mutex
-	raw bytes.Buffer
-	gz  *gzip.Writer
+	mu sync.Mutex
+	gz *gzip.Writer
 }
 
 // Encode writes p to w, gzipped.
 func (e *Encoder) Encode(w io.Writer, p *profile.Profile) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.raw.Reset()
-	if err := p.WriteUncompressed(&e.raw); err != nil {
-		return fmt.Errorf("encode profile: %w", err)
-	}
 	if e.gz == nil {
 		e.gz = gzip.NewWriter(w)
 	} else {
 		e.gz.Reset(w)
 	}
-	if _, err := e.gz.Write(e.raw.Bytes()); err != nil {
-		return fmt.Errorf("compress profile: %w", err)
+	if err := p.WriteUncompressed(e.gz); err != nil {
+		return fmt.Errorf("encode profile: %w", err)
 	}
 	if err := e.gz.Close(); err != nil {
 		return fmt.Errorf("compress profile: %w", err)
-	}
-	// A large profile's buffer is not kept for the small ones after it.
-	if e.raw.Cap() > 4<<20 {
-		e.raw = bytes.Buffer{}
 	}
 	return nil
 }
