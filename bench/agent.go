@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -66,19 +65,8 @@ func (a agentResult) workload() string {
 
 // voluntarySwitches sums the voluntary context switches of pid's threads.
 func voluntarySwitches(pid int) int64 {
-	var n int64
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
-	for _, t := range tasks {
-		b, err := os.ReadFile(t)
-		if err != nil {
-			continue
-		}
-		if m := regexp.MustCompile(`(?m)^voluntary_ctxt_switches:\s+(\d+)`).FindSubmatch(b); m != nil {
-			v, _ := strconv.ParseInt(string(m[1]), 10, 64)
-			n += v
-		}
-	}
-	return n
+	v, _ := switchCounts(pid)
+	return v
 }
 
 // recordCost records pid for d, with threads busy threads, and measures bprof.

@@ -47,8 +47,14 @@ func onCPU(pid int) time.Duration {
 // contextSwitches sums the voluntary and involuntary switches of every
 // thread of pid.
 func contextSwitches(pid int) int64 {
+	v, inv := switchCounts(pid)
+	return v + inv
+}
+
+// switchCounts sums the voluntary and the involuntary switches of every
+// thread of pid.
+func switchCounts(pid int) (voluntary, involuntary int64) {
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
-	var sum int64
 	for _, t := range tasks {
 		b, err := os.ReadFile(t)
 		if err != nil {
@@ -57,14 +63,14 @@ func contextSwitches(pid int) int64 {
 		for _, line := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
 				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-				sum += n
+				voluntary += n
 			} else if v, ok := strings.CutPrefix(line, "nonvoluntary_ctxt_switches:"); ok {
 				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-				sum += n
+				involuntary += n
 			}
 		}
 	}
-	return sum
+	return voluntary, involuntary
 }
 
 // peakRSS is pid's high-water resident set (VmHWM), in bytes.
