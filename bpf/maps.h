@@ -61,9 +61,11 @@ struct {
 } py_threads SEC(".maps");
 
 /* Unwind rows of every loaded file, each file's rows a sorted run. The size
- * is set in Go before load; user space allocates the runs. */
+ * is set in Go before load; user space allocates the runs and writes them
+ * through a mapping of the array (mmapable), not a map update per row. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct unwind_row);

@@ -1,12 +1,15 @@
 package sampler
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync/atomic"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // UnwindRow is one row of a file's unwind table in the form the BPF walker
@@ -83,33 +86,54 @@ func (s *Sampler) LoadUnwindTable(rows []UnwindRow) (UnwindTable, error) {
 	if index != nil {
 		t.Start += uint32(len(index))
 		t.Pages, t.FirstPage = uint32(len(index)-1), firstPage
-		keys := make([]uint32, len(index))
-		vals := make([]profileUnwindRow, len(index))
-		for i, n := range index {
-			keys[i] = start + uint32(i)
-			vals[i] = profileUnwindRow{Pc: n}
-		}
-		if _, err := s.objs.UnwindRows.BatchUpdate(keys, vals, nil); err != nil {
+		if err := s.writeRows(start, len(index), func(i int) UnwindRow { return UnwindRow{PC: index[i]} }); err != nil {
 			s.FreeUnwindTable(t)
 			return UnwindTable{}, fmt.Errorf("load unwind table index of %d pages: %w", t.Pages, err)
 		}
 	}
-	const chunk = 1 << 14
-	keys := make([]uint32, min(chunk, len(rows)))
-	vals := make([]profileUnwindRow, len(keys))
-	for off := 0; off < len(rows); off += chunk {
-		n := min(chunk, len(rows)-off)
-		for i := range n {
-			r := rows[off+i]
-			keys[i] = t.Start + uint32(off+i)
-			vals[i] = profileUnwindRow{Pc: r.PC, Kind: r.Kind, Rbp: r.RBP, Cfa: r.CFA}
-		}
-		if _, err := s.objs.UnwindRows.BatchUpdate(keys[:n], vals[:n], nil); err != nil {
-			s.FreeUnwindTable(t)
-			return UnwindTable{}, fmt.Errorf("load unwind table rows %d..%d: %w", t.Start+uint32(off), t.Start+uint32(off+n), err)
-		}
+	if err := s.writeRows(t.Start, len(rows), func(i int) UnwindRow { return rows[i] }); err != nil {
+		s.FreeUnwindTable(t)
+		return UnwindTable{}, fmt.Errorf("load unwind table of %d rows: %w", len(rows), err)
 	}
 	return t, nil
+}
+
+// unwindRowBytes is the size of struct unwind_row.
+const unwindRowBytes = 8
+
+// rowWindowBytes is how much of unwind_rows is mapped at a time.
+const rowWindowBytes = 256 << 10
+
+// writeRows writes n rows from slot first of unwind_rows, row(i) giving
+// the i-th, with plain stores into the map's memory (it is mmapable): a
+// map update per row cost ~100 ns, ~10 ms for a Python process's tables at
+// start-up. A window at a time is mapped, so the pages written leave
+// bprof's RSS again at once. Rows are written before any mapping points
+// the walker at them, so it never reads a half-written one.
+func (s *Sampler) writeRows(first uint32, n int, row func(i int) UnwindRow) error {
+	page := uint64(os.Getpagesize())
+	end := (uint64(first) + uint64(n)) * unwindRowBytes
+	for i := 0; i < n; {
+		off := (uint64(first) + uint64(i)) * unwindRowBytes
+		base := off &^ (page - 1)
+		stop := min(base+rowWindowBytes, end)
+		mem, err := unix.Mmap(s.objs.UnwindRows.FD(), int64(base), int((stop-base+page-1)&^(page-1)),
+			unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		if err != nil {
+			return fmt.Errorf("map unwind rows at byte %#x: %w", base, err)
+		}
+		for ; off < stop; off += unwindRowBytes {
+			r, b := row(i), mem[off-base:off-base+unwindRowBytes]
+			binary.NativeEndian.PutUint32(b, r.PC)
+			b[4], b[5] = r.Kind, byte(r.RBP)
+			binary.NativeEndian.PutUint16(b[6:], r.CFA)
+			i++
+		}
+		if err := unix.Munmap(mem); err != nil {
+			return fmt.Errorf("unmap unwind rows at byte %#x: %w", base, err)
+		}
+	}
+	return nil
 }
 
 // FreeUnwindTable gives a table's rows back. No mapping may still use it.

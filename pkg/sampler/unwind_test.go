@@ -56,6 +56,51 @@ func TestLoadUnwindTableLayout(t *testing.T) {
 	}
 }
 
+// Rows are written through windows of the map's memory: a table larger
+// than one window, starting mid-page, must come back whole, and the rows
+// around it untouched.
+func TestLoadUnwindTableAcrossWindows(t *testing.T) {
+	testenv.RequireRoot(t)
+	s, err := New(Config{Rate: 100, UnwindRows: 1 << 18})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	before, err := s.LoadUnwindTable([]UnwindRow{{PC: 7, Kind: 1, CFA: 9}, {PC: 8, Kind: 2, CFA: 1}, {PC: 9, Kind: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 3*rowWindowBytes/unwindRowBytes + 123
+	rows := make([]UnwindRow, n)
+	for i := range rows {
+		rows[i] = UnwindRow{PC: uint32(i * 5), Kind: uint8(i % 7), RBP: int8(-(i % 3)), CFA: uint16(i % 1000)}
+	}
+	tab, err := s.LoadUnwindTable(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := s.LoadUnwindTable([]UnwindRow{{PC: 1, Kind: 3, CFA: 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(slot uint32, want UnwindRow) {
+		t.Helper()
+		var got profileUnwindRow
+		if err := s.objs.UnwindRows.Lookup(slot, &got); err != nil {
+			t.Fatal(err)
+		}
+		if w := (profileUnwindRow{Pc: want.PC, Kind: want.Kind, Rbp: want.RBP, Cfa: want.CFA}); got != w {
+			t.Fatalf("slot %d = %+v, want %+v", slot, got, w)
+		}
+	}
+	for i := 0; i < n; i += 1 + i%97 {
+		check(tab.Start+uint32(i), rows[i])
+	}
+	check(tab.Start+uint32(n-1), rows[n-1])
+	check(before.Start+2, UnwindRow{PC: 9, Kind: 5})
+	check(after.Start, UnwindRow{PC: 1, Kind: 3, CFA: 4})
+}
+
 func TestRowIndex(t *testing.T) {
 	rows := []UnwindRow{{PC: 0x1000}, {PC: 0x1010}, {PC: 0x2ff0}, {PC: 0x5000}}
 	index, first := rowIndex(rows)
