@@ -46,7 +46,7 @@ func main() {
 	flag.IntVar(&cfg.libs, "libs", 300, "shared objects of the symbolization workload")
 	flag.DurationVar(&cfg.hostBill, "hostbill", 5*time.Minute, "length of the host bill's agent run")
 	only := flag.String("only", "", "run these parts only, comma-separated, and print them (no report written): "+
-		"depth, agent, hostbill, scale, offcpu, peers, slowdown, accuracy, memory, symbolize, unwind, svg")
+		"depth, agent, startup, hostbill, scale, offcpu, peers, slowdown, accuracy, memory, symbolize, unwind, svg")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		log.Fatal("bench: run as root (it loads BPF programs and reads their run time)")

@@ -49,6 +49,15 @@ func parts(root func() (*chroot, error)) []part {
 			r.agentProf = &p
 			return nil
 		}},
+		{"startup", func(cfg config, r *report) error {
+			s, err := startupCost(cfg.python, max(cfg.rounds, 5))
+			if err != nil {
+				return err
+			}
+			r.startup = &s
+			log.Printf("start-up: record %s, agent %s (medians)", medianDuration(s.record), medianDuration(s.agent))
+			return nil
+		}},
 		{"hostbill", func(cfg config, r *report) error {
 			h, err := hostBill(cfg.python, cfg.hostBill)
 			if err != nil {

@@ -14,6 +14,7 @@ type report struct {
 	depth     []depthResult
 	agent     []agentResult
 	agentProf *agentProfile
+	startup   *startupResult
 	hostBill  *hostBillResult
 	offcpu    *offcpuResult
 	scale     *scaleResult
@@ -44,7 +45,7 @@ func (r *report) markdown() string {
 		"    make bench           # builds bin/bprof, runs bench/peers.sh, then:\n"+
 		"    go run ./bench -out docs/BENCHMARKS.md -duration %s -rounds %d -iterations %d -libs %d -hostbill %s\n\n",
 		r.cfg.duration, r.cfg.rounds, r.cfg.iterations, r.cfg.libs, r.cfg.hostBill)
-	b.WriteString("One part alone: `go run ./bench -only peers` (or depth, agent, hostbill, scale, offcpu, slowdown, accuracy, memory,\n" +
+	b.WriteString("One part alone: `go run ./bench -only peers` (or depth, agent, startup, hostbill, scale, offcpu, slowdown, accuracy, memory,\n" +
 		"symbolize, unwind, svg; comma-separated) prints its tables without writing this file. Each table below names the commands it ran.\n" +
 		"bprof's own figures come from clocks the machine's noise does not move much: the kernel's run time of BPF\n" +
 		"programs (`bpf_stats`), and CPU time and peak RSS (rusage). The two vCPUs differ and drift, and identical\n" +
@@ -66,6 +67,7 @@ func (r *report) markdown() string {
 		r.peers.write(&b)
 	}
 	r.writeAgent(&b)
+	r.writeStartup(&b)
 	if r.hostBill != nil {
 		r.hostBill.write(&b)
 	}
@@ -128,6 +130,9 @@ func (r *report) goals() []goal {
 	for _, a := range r.agent {
 		gs = append(gs, goal{fmt.Sprintf("bprof steady-state CPU ≤ 0.2 %% of a core per busy thread (%s)", a.workload()),
 			fmt.Sprintf("%.3f %% (whole life, start-up included: %.3f %%)", a.steadyShare*100, a.cpuShare*100), a.steadyShare <= 0.002})
+	}
+	if r.startup != nil {
+		gs = append(gs, r.startup.goals()...)
 	}
 	for _, a := range r.agent {
 		gs = append(gs, goal{fmt.Sprintf("bprof peak RSS ≤ 24 MB (%s)", a.workload()), fmt.Sprintf("%.1f MB", float64(a.maxRSS)/1e6), a.maxRSS <= recordRSSGoal})
