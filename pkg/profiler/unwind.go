@@ -195,13 +195,9 @@ func tableRows(t *unwind.Table) (rows []sampler.UnwindRow, base uint64, downgrad
 	if t.Rows[len(t.Rows)-1].PC > 1<<32-1 {
 		base = t.Rows[0].PC
 	}
-	cs, downgraded, err := t.Compact(base)
+	rows, downgraded, err = t.Compact(base)
 	if err != nil {
 		return nil, 0, 0, err
-	}
-	rows = make([]sampler.UnwindRow, len(cs))
-	for i, c := range cs {
-		rows[i] = sampler.UnwindRow{PC: c.PC, Kind: c.Kind, RBP: c.RBP, CFA: c.CFA}
 	}
 	return rows, base, downgraded, nil
 }

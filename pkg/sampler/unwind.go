@@ -8,19 +8,17 @@ import (
 	"slices"
 	"sync/atomic"
 
+	"github.com/bprof/bprof/pkg/unwind"
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 )
 
 // UnwindRow is one row of a file's unwind table in the form the BPF walker
-// reads (bpf/types.h, struct unwind_row): from PC up to the next row's PC,
-// the caller's frame is found by this rule. pkg/unwind builds them.
-type UnwindRow struct {
-	PC   uint32 // relative to the table's base (see UnwindMapping.Bias)
-	Kind uint8  // unwind.Kind
-	RBP  int8   // caller's rbp saved at CFA + 8*RBP; 0: unchanged
-	CFA  uint16 // CFA offset in 8-byte units; the threshold for PLT rows
-}
+// reads (bpf/types.h, struct unwind_row): from PC (relative to the table's
+// base, see UnwindMapping.Bias) up to the next row's PC, the caller's frame
+// is found by this rule. pkg/unwind builds them; they are its Compact rows,
+// so a table goes from the parser to the kernel without another copy.
+type UnwindRow = unwind.Compact
 
 // UnwindTable is where a file's rows live in the kernel's table: Len rows
 // from Start, right after an index of Pages + 1 slots by 4 KiB page of PC,

@@ -1,26 +1,12 @@
 package unwind
 
-import (
-	"cmp"
-	"slices"
-)
-
-// build puts the FDEs' rows in address order into the table: the KindNone
-// row closing each FDE goes when the next starts right there, an FDE that
-// starts inside the previous one cuts it short, and equal neighbours are
-// merged.
+// build puts the FDEs' rows, made in address order, into the table: the
+// KindNone row closing each FDE goes when the next starts right there, an
+// FDE that starts inside the previous one cuts it short, and equal
+// neighbours are merged. The table is made in place in p.rows: it only ever
+// drops rows, so it never writes past what it has read.
 func (p *parser) build() {
-	order := func(a, b span) int {
-		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.end, b.end), cmp.Compare(a.off, b.off))
-	}
-	// Linkers mostly write FDEs in address order. Then the rows are already
-	// in order in p.rows and the table is made in place: it only ever drops
-	// rows, so it never writes past what it has read.
 	out := p.rows[:0]
-	if !slices.IsSortedFunc(p.fdes, order) {
-		slices.SortFunc(p.fdes, order)
-		out = make([]Row, 0, len(p.rows))
-	}
 	var prevEnd uint64
 	for i, f := range p.fdes {
 		if i > 0 && f.start < prevEnd {

@@ -10,8 +10,12 @@ import (
 // ParseEHFrame and compares the whole table.
 func TestInstructions(t *testing.T) {
 	const start, size, end = 0x1000, 0x100, 0x1100
-	rsp := func(pc uint64, cfa, rbp int32) Row { return Row{PC: pc, Kind: KindRSP, CFAOffset: cfa, RBPOffset: rbp} }
-	rbp := func(pc uint64, cfa, rbp int32) Row { return Row{PC: pc, Kind: KindRBP, CFAOffset: cfa, RBPOffset: rbp} }
+	rsp := func(pc uint64, cfa int32, rbp int16) Row {
+		return Row{PC: pc, Kind: KindRSP, CFAOffset: cfa, RBPOffset: rbp}
+	}
+	rbp := func(pc uint64, cfa int32, rbp int16) Row {
+		return Row{PC: pc, Kind: KindRBP, CFAOffset: cfa, RBPOffset: rbp}
+	}
 	kind := func(pc uint64, k Kind) Row { return Row{PC: pc, Kind: k} }
 	none := kind(end, KindNone)
 	tests := []struct {

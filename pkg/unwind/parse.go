@@ -1,8 +1,10 @@
 package unwind
 
 import (
+	"cmp"
 	"debug/elf"
 	"fmt"
+	"slices"
 )
 
 // Parse reads the unwind table of f from its .eh_frame, or from its
@@ -90,12 +92,20 @@ type parser struct {
 	t          *Table
 }
 
-// span is an FDE's range and where its rows are in parser.rows, the
-// KindNone row at its end included.
+// span is an FDE: its range, its instructions, and where its rows are in
+// parser.rows, the KindNone row at its end included.
 type span struct {
-	start, end uint64
-	off        int // of the FDE in the section: orders FDEs with equal ranges
-	first, n   int
+	start, end  uint64
+	off         int // of the FDE in the section: orders FDEs with equal ranges
+	c           *cie
+	ins, insEnd int // its instructions, data[ins:insEnd]
+	first, n    int
+}
+
+// spanOrder is the order of the table: by address, then the longer range
+// first (so that a shorter FDE starting there wins), then the section's.
+func spanOrder(a, b span) int {
+	return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.end, b.end), cmp.Compare(a.off, b.off))
 }
 
 func parse(data []byte, eh bool, b bases, rangesOnly bool) (*Table, error) {
@@ -120,14 +130,19 @@ func parse(data []byte, eh bool, b bases, rangesOnly bool) (*Table, error) {
 		return nil, fmt.Errorf("parse %s: %w", name, err)
 	}
 	if !rangesOnly {
+		if err := p.interpret(); err != nil {
+			return nil, fmt.Errorf("parse %s: %w", name, err)
+		}
 		p.build()
 	}
 	return p.t, nil
 }
 
 // walk reads the section's entries in order, twice: first to find where
-// the CIEs are, then to read the FDEs. A CIE pointer must name one of those
-// offsets, so each CIE is read once and bytes are never read as two CIEs.
+// the CIEs are, then to read the FDEs' headers (their instructions are
+// interpreted after, in address order). A CIE pointer must name one of
+// those offsets, so each CIE is read once and bytes are never read as two
+// CIEs.
 func (p *parser) walk() error {
 	for pass := 0; pass < 2; pass++ {
 		for off := 0; off < len(p.data); {
@@ -152,6 +167,39 @@ func (p *parser) walk() error {
 			}
 			off = h.end
 		}
+	}
+	return nil
+}
+
+// interpret runs every FDE's instructions into rows, in the table's order:
+// linkers mostly, not always, write FDEs in address order (libc has a few
+// hundred out of place), and rows made in order are put in the table where
+// they are, where rows made in the section's order took a second array.
+func (p *parser) interpret() error {
+	if !slices.IsSortedFunc(p.fdes, spanOrder) {
+		slices.SortFunc(p.fdes, spanOrder)
+	}
+	for i := range p.fdes {
+		f := &p.fdes[i]
+		f.first = len(p.rows)
+		if f.c.signal {
+			// The rules are expressions reading the ucontext; one row says it.
+			p.rows = append(p.rows, p.rowFor(f.c, &f.c.initial, f.start))
+		} else {
+			r := reader{data: p.data[:f.insEnd], off: f.ins}
+			s := f.c.initial
+			fr := frame{start: f.start, end: f.end, loc: f.start}
+			p.exec(&r, f.c, &s, &fr)
+			if r.err != nil {
+				return fmt.Errorf("read FDE at %#x: instructions: %w", f.off, r.err)
+			}
+			if fr.loc < fr.end {
+				p.rows = append(p.rows, p.rowFor(f.c, &s, fr.loc))
+			}
+		}
+		// The FDE's end, unless build finds the next FDE starts there.
+		p.rows = append(p.rows, Row{PC: f.end, Kind: KindNone})
+		f.n = len(p.rows) - f.first
 	}
 	return nil
 }
@@ -209,7 +257,7 @@ func (p *parser) header(off int) (header, reader, error) {
 	return h, r, nil
 }
 
-// fde reads the FDE at off and interprets its instructions into rows.
+// fde reads the header of the FDE at off and notes it for interpret.
 func (p *parser) fde(off int, h header, r reader) error {
 	cieOff := h.id
 	if p.eh {
@@ -246,26 +294,8 @@ func (p *parser) fde(off int, h header, r reader) error {
 	if size > p.t.Largest.End-p.t.Largest.Start {
 		p.t.Largest = Range{Start: start, End: end}
 	}
-	if p.rangesOnly {
-		return nil
+	if !p.rangesOnly {
+		p.fdes = append(p.fdes, span{start: start, end: end, off: off, c: c, ins: r.off, insEnd: len(r.data)})
 	}
-	first := len(p.rows)
-	if c.signal {
-		// The rules are expressions reading the ucontext; one row says it.
-		p.rows = append(p.rows, p.rowFor(c, &c.initial, start))
-	} else {
-		s := c.initial
-		f := frame{start: start, end: end, loc: start}
-		p.exec(&r, c, &s, &f)
-		if r.err != nil {
-			return fmt.Errorf("instructions: %w", r.err)
-		}
-		if f.loc < f.end {
-			p.rows = append(p.rows, p.rowFor(c, &s, f.loc))
-		}
-	}
-	// The FDE's end, unless build finds the next FDE starts there.
-	p.rows = append(p.rows, Row{PC: end, Kind: KindNone})
-	p.fdes = append(p.fdes, span{start: start, end: end, off: off, first: first, n: len(p.rows) - first})
 	return nil
 }

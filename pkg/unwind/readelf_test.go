@@ -251,7 +251,7 @@ func expectRow(rr readelfRow) expectation {
 		if err != nil {
 			return unsupported
 		}
-		want.RBPOffset = int32(n)
+		want.RBPOffset = int16(n)
 	case want.Kind == KindRBP:
 		return unsupported
 	}

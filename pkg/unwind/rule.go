@@ -59,8 +59,8 @@ func classify(c *cie, s *state) (row Row, rbpUnknown bool) {
 	case ruleOffset:
 		// CFA+0 cannot be told from "unchanged", and PLT rows carry no
 		// rbp offset; neither happens in compiled code.
-		if row.Kind != KindPLT && s.rbp.off != 0 && fitsInt32(s.rbp.off) {
-			row.RBPOffset = int32(s.rbp.off)
+		if row.Kind != KindPLT && s.rbp.off != 0 && s.rbp.off >= math.MinInt16 && s.rbp.off <= math.MaxInt16 {
+			row.RBPOffset = int16(s.rbp.off)
 			return row, false
 		}
 	}

@@ -3,9 +3,11 @@ package unwind
 import "sort"
 
 // Row is the unwind rule from PC up to the next row's PC.
+//
+// A row is 16 bytes: a parse holds a row for every few bytes of .eh_frame
+// (160,000 for libpython) before they are merged and compacted.
 type Row struct {
-	PC   uint64 // ELF virtual address (as in the file's symbols and program headers)
-	Kind Kind
+	PC uint64 // ELF virtual address (as in the file's symbols and program headers)
 	// CFAOffset is the offset added to rsp or rbp for KindRSP and KindRBP.
 	// For KindPLT it is the threshold of the PLT expression (10 or 11: the
 	// CFA is rsp+16 when rip&15 >= it, else rsp+8); for other kinds 0.
@@ -13,8 +15,10 @@ type Row struct {
 	// RBPOffset is where the caller's rbp was saved, relative to the CFA
 	// (e.g. -16); 0 means rbp is unchanged (same value, undefined, or a rule
 	// bprof cannot follow that the CFA does not depend on: see
-	// Table.RBPUnknown). Only KindRSP and KindRBP rows set it.
-	RBPOffset int32
+	// Table.RBPUnknown; an offset beyond ±32 KiB is such a rule). Only
+	// KindRSP and KindRBP rows set it.
+	RBPOffset int16
+	Kind      Kind
 	// The return address is always at CFA-8 on x86-64: an FDE whose rip
 	// rule is anything else gives KindUnsupported (or KindEnd when rip is
 	// undefined), so Row has no field for it.
