@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -67,9 +68,29 @@ func CheckKallsyms() error {
 	if err != nil && line == "" {
 		return fmt.Errorf("read kallsyms: %w", err)
 	}
-	_, err = ParseKallsyms(strings.NewReader(line))
-	return err
+	return checkKallsymsLine(line)
 }
+
+// checkKallsymsLine checks the first line of /proc/kallsyms: here, not by
+// ParseKallsyms, whose buffers for 120,000 lines (~0.5 MB) were most of
+// what a start of bprof allocated for one line.
+func checkKallsymsLine(line string) error {
+	fields := strings.Fields(line)
+	if len(fields) < 3 {
+		return &ParseError{File: "kallsyms", Line: 1, Msg: fmt.Sprintf("want ADDRESS TYPE NAME in %q", line)}
+	}
+	addr, ok := parseHex([]byte(fields[0]))
+	if !ok {
+		return &ParseError{File: "kallsyms", Line: 1, Msg: fmt.Sprintf("bad address %q", fields[0])}
+	}
+	if addr == 0 {
+		return errZeroKallsyms
+	}
+	return nil
+}
+
+// errZeroKallsyms says the reader may not see kernel addresses.
+var errZeroKallsyms = errors.New("parse kallsyms: every address is zero: run as root, or set the sysctl kernel.kptr_restrict=0")
 
 // ParseKallsyms parses the /proc/kallsyms format ("ADDR TYPE NAME
 // [\t[MODULE]]"), keeping text symbols (types t, T, w, W). When every
@@ -166,7 +187,7 @@ func ParseKallsyms(r io.Reader) (*KernelSymbols, error) {
 		return nil, &ParseError{File: "kallsyms", Msg: "no symbols"}
 	}
 	if !nonZero {
-		return nil, fmt.Errorf("parse kallsyms: every address is zero: run as root, or set the sysctl kernel.kptr_restrict=0")
+		return nil, errZeroKallsyms
 	}
 	k.syms = make([]kernelSym, 0, nsyms)
 	for _, c := range symChunks {

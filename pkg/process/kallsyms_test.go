@@ -90,3 +90,21 @@ func TestReadKallsyms(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckKallsymsLine(t *testing.T) {
+	for _, tt := range []struct {
+		line string
+		ok   bool
+	}{
+		{"ffffffff81000000 T _stext\n", true},
+		{"ffffffffc0a01000 t foo\t[mod]\n", true},
+		{"0000000000000000 T _stext\n", false},
+		{"ffffffff81000000 T\n", false},
+		{"xyz T _stext\n", false},
+		{"", false},
+	} {
+		if err := checkKallsymsLine(tt.line); (err == nil) != tt.ok {
+			t.Errorf("checkKallsymsLine(%q) = %v, want ok %v", tt.line, err, tt.ok)
+		}
+	}
+}
