@@ -87,15 +87,19 @@ static __always_inline __u64 period_start(void)
  * plain adds do. A slot in the thread's entry costs an array walk; a
  * wait_totals entry costs a hash lookup of a 24-byte key, ~75 ns here, a
  * sixth of a whole switch. */
-static __always_inline void wait_add(struct offcpu_state *st, __u32 tid, __u32 state, __u64 site, __u64 ns,
-				     __u64 epoch)
+__noinline int wait_add(struct offcpu_state *st __arg_nonnull, const struct wait_key *wk __arg_nonnull, __u64 ns)
 {
+	/* A global function (checked once, not at each of its three callers);
+	 * the key comes whole, as a global function takes five arguments. */
+	struct wait_key k = *wk;
+	__u32 state = k.state;
+	__u64 site = k.site, epoch = k.epoch;
 	for (int i = 0; i < WAIT_SLOTS; i++) {
 		struct wait_slot *w = &st->slots[i];
 		if (w->epoch == epoch && w->site == site && w->state == state) {
 			w->ns += ns;
 			w->count++;
-			return;
+			return 0;
 		}
 	}
 	/* A new (site, state) this period: a slot read by user space, or never
@@ -109,20 +113,19 @@ static __always_inline void wait_add(struct offcpu_state *st, __u32 tid, __u32 s
 			w->state = state;
 			w->ns = ns;
 			w->count = 1;
-			return;
+			return 0;
 		}
 	}
 	stat_inc(STAT_WAIT_SPILLED);
 
 	/* Keyed by period too, so user space takes only the ended period's. */
-	struct wait_key k = { .tid = tid, .state = state, .site = site, .epoch = epoch };
 	struct wait_total *t = bpf_map_lookup_elem(&wait_totals, &k);
 	if (t) {
 		/* Plain adds: only this thread's own switches write its totals,
 		 * and the scheduler runs those one at a time. */
 		t->ns += ns;
 		t->count++;
-		return;
+		return 0;
 	}
 	struct wait_total n = { .ns = ns, .count = 1, .pid = st->pid };
 	if (bpf_map_update_elem(&wait_totals, &k, &n, BPF_NOEXIST)) {
@@ -132,6 +135,7 @@ static __always_inline void wait_add(struct offcpu_state *st, __u32 tid, __u32 s
 		else
 			stat_inc(STAT_OFFCPU_LOST);
 	}
+	return 0;
 }
 
 static __always_inline __u64 mix64(__u64 h, __u64 v)
@@ -247,8 +251,11 @@ static __always_inline void split_unseen(struct offcpu_state *st, __u32 tid, __u
 	__u64 wait_from = ran_last ? from : from + ran;
 	st->oncpu_ns += clip(run_from, run_from + ran, epoch);
 	__u64 wait = clip(wait_from, wait_from + len - ran, epoch);
-	if (wait)
-		wait_add(st, tid, ran_last ? st->state : 1, ran_last ? st->site : SITE_UNCAPTURED, wait, epoch);
+	if (wait) {
+		struct wait_key k = { .tid = tid, .state = ran_last ? st->state : 1,
+				      .site = ran_last ? st->site : SITE_UNCAPTURED, .epoch = epoch };
+		wait_add(st, &k, wait);
+	}
 	stat_inc(STAT_SWITCH_UNSEEN);
 }
 
@@ -359,8 +366,10 @@ static __always_inline void switch_in(__u32 pid, __u32 tid, __u64 runtime, __u64
 	__u64 epoch = period_start();
 	if (st->start) {
 		__u64 wait = clip(st->start, now, epoch);
-		if (wait)
-			wait_add(st, tid, st->state, st->site, wait, epoch);
+		if (wait) {
+			struct wait_key k = { .tid = tid, .state = st->state, .site = st->site, .epoch = epoch };
+			wait_add(st, &k, wait);
+		}
 	} else if (st->oncpu_since) {
 		/* Taken for running since the last switch seen (or since its
 		 * process was added in state R): it ran part of that time. */
