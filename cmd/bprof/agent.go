@@ -293,6 +293,7 @@ func runAgentWith(ctx context.Context, hurry <-chan os.Signal, args []string, st
 		opts.Sinks = append(opts.Sinks, py)
 		go probeUploadURL(c.py.URL, min(opts.UploadTimeout, 3*time.Second), c.py.SpoolDir, log)
 	}
+	startUp()
 	sess, err := profiler.NewSession(profiler.Options{Rate: opts.Rate, OffCPU: !c.noOffCPU, FramePointers: c.fp, Warn: func(msg string) { log.Warn(msg) },
 		// The agent logs each target's exit itself ("target exited", at
 		// info), once; the session's warning would say it again.

@@ -123,6 +123,7 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	defer sig.stop()
 
 	warn := func(msg string) { fmt.Fprintf(stderr, "bprof: %s\n", msg) }
+	startUp()
 	sess, err := profiler.NewSession(profiler.Options{Rate: *rate, OffCPU: !*noOffCPU, FramePointers: *fp, Warn: warn,
 		Memory: *mem, AllocSampleBytes: sampleBytes})
 	if err != nil {

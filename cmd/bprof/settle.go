@@ -16,18 +16,28 @@ import (
 // several MB off the peak RSS an always-on agent is judged by.
 const steadyGCPercent = 25
 
-// steadyProcs is how many threads run Go code at once after start-up
-// (GOMAXPROCS). Once recording, bprof wakes a few times a second for a
-// short burst of work; with a P per CPU, each burst also woke idle Ps that
-// spun looking for work and kept the runtime's monitor polling. One P took
-// a quarter to a third off record's steady CPU here (0.55–0.8 % of a core
-// for one busy thread, before: 0.75–1.0 %), and a burst is far shorter than
-// the ring buffers take to fill. Start-up keeps every CPU, for its wall time.
-const steadyProcs = 1
+// procs is how many threads run Go code at once (GOMAXPROCS), from before
+// start-up on. Once recording, bprof wakes a few times a second for a short
+// burst of work; with a P per CPU, each burst also woke idle Ps that spun
+// looking for work and kept the runtime's monitor polling. One P took a
+// quarter to a third off record's steady CPU here (0.55–0.8 % of a core for
+// one busy thread, before: 0.75–1.0 %), and a burst is far shorter than the
+// ring buffers take to fill. Start-up runs one thing after another, and the
+// other Ps only ran the garbage collector's idle-time workers: one P took a
+// tenth off its CPU (record on one busy thread, 9 rounds: median 187 -> 169
+// ms) with no longer a wall time.
+const procs = 1
+
+// startUp applies the settings of bprof's whole run; call it before
+// start-up (NewSession). A GOMAXPROCS set in the environment stands.
+func startUp() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(procs)
+	}
+}
 
 // settle applies the steady-state settings and gives start-up's garbage
-// back to the kernel; call it once start-up is over. A GOMAXPROCS set in
-// the environment stands.
+// back to the kernel; call it once start-up is over.
 func settle() {
 	debug.SetGCPercent(steadyGCPercent)
 	// Loading BPF, then symbol and unwind tables, left garbage several
@@ -35,9 +45,6 @@ func settle() {
 	// agent's lifetime. Once, here: returned earlier, Add faulted the same
 	// pages in again.
 	debug.FreeOSMemory()
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(steadyProcs)
-	}
 }
 
 // shedHeap collects garbage and returns free heap pages to the kernel: before

@@ -66,6 +66,7 @@ func runTop(args []string, stdout, stderr io.Writer) error {
 	}
 
 	var warnings warnLog
+	startUp()
 	sess, err := profiler.NewSession(profiler.Options{Rate: *rate, OffCPU: *wall, Warn: warnings.add})
 	if err != nil {
 		return err
