@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"sync"
 )
 
 // FileID is the identity of a mapped file: its GNU build ID when it has
@@ -59,8 +60,14 @@ type Binary struct {
 	Sections []Section
 
 	loads []elf.ProgHeader // PT_LOAD segments, in file order
-	funcs []funcSym        // functions sorted by start address
 	named []namedSym       // functions and objects in table order, for Lookup
+
+	// The functions, sorted by start address the first time Symbol needs
+	// them: of the files a process maps, most never have a frame named,
+	// and sorting libpython's alone cost ~4 ms of every start.
+	sortFuncs sync.Once
+	funcs     []funcSym
+	ends      []uint64 // section ends, which bound zero-sized functions
 }
 
 // maxNoteSize caps how much of a note section or segment is read to find

@@ -29,7 +29,7 @@ type namedSym struct {
 func (b *Binary) loadSymbols(f *elf.File) {
 	funcs := b.readSymtab(f, elf.SHT_SYMTAB, false, nil)
 	funcs = b.readSymtab(f, elf.SHT_DYNSYM, true, funcs)
-	b.funcs = dedupeFuncs(funcs, sectionEnds(f))
+	b.funcs, b.ends = funcs, sectionEnds(f)
 	b.named = slices.Clip(b.named)
 }
 
@@ -208,6 +208,7 @@ func dedupeFuncs(funcs []funcSym, ends []uint64) []funcSym {
 // Symbol returns the function whose range holds vaddr, an ELF virtual
 // address (a runtime address minus Bias). It costs a binary search.
 func (b *Binary) Symbol(vaddr uint64) (name string, start uint64, ok bool) {
+	b.sortFuncs.Do(b.dedupe)
 	i, found := slices.BinarySearchFunc(b.funcs, vaddr, func(s funcSym, a uint64) int { return cmp.Compare(s.start, a) })
 	if !found {
 		i--
@@ -236,4 +237,12 @@ func (b *Binary) Lookup(name string) (uint64, bool) {
 }
 
 // NumFuncs returns how many distinct function addresses the Binary knows.
-func (b *Binary) NumFuncs() int { return len(b.funcs) }
+func (b *Binary) NumFuncs() int {
+	b.sortFuncs.Do(b.dedupe)
+	return len(b.funcs)
+}
+
+// dedupe sorts b.funcs and keeps one symbol per address (dedupeFuncs).
+func (b *Binary) dedupe() {
+	b.funcs, b.ends = dedupeFuncs(b.funcs, b.ends), nil
+}
