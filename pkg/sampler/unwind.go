@@ -84,12 +84,16 @@ func (s *Sampler) LoadUnwindTable(rows []UnwindRow) (UnwindTable, error) {
 	if index != nil {
 		t.Start += uint32(len(index))
 		t.Pages, t.FirstPage = uint32(len(index)-1), firstPage
-		if err := s.writeRows(start, len(index), func(i int) UnwindRow { return UnwindRow{PC: index[i]} }); err != nil {
+		slots := make([]UnwindRow, len(index))
+		for i, n := range index {
+			slots[i].PC = n
+		}
+		if err := s.writeRows(start, slots); err != nil {
 			s.FreeUnwindTable(t)
 			return UnwindTable{}, fmt.Errorf("load unwind table index of %d pages: %w", t.Pages, err)
 		}
 	}
-	if err := s.writeRows(t.Start, len(rows), func(i int) UnwindRow { return rows[i] }); err != nil {
+	if err := s.writeRows(t.Start, rows); err != nil {
 		s.FreeUnwindTable(t)
 		return UnwindTable{}, fmt.Errorf("load unwind table of %d rows: %w", len(rows), err)
 	}
@@ -102,16 +106,16 @@ const unwindRowBytes = 8
 // rowWindowBytes is how much of unwind_rows is mapped at a time.
 const rowWindowBytes = 256 << 10
 
-// writeRows writes n rows from slot first of unwind_rows, row(i) giving
-// the i-th, with plain stores into the map's memory (it is mmapable): a
-// map update per row cost ~100 ns, ~10 ms for a Python process's tables at
-// start-up. A window at a time is mapped, so the pages written leave
-// bprof's RSS again at once. Rows are written before any mapping points
-// the walker at them, so it never reads a half-written one.
-func (s *Sampler) writeRows(first uint32, n int, row func(i int) UnwindRow) error {
+// writeRows writes rows from slot first of unwind_rows with plain stores
+// into the map's memory (it is mmapable): a map update per row cost ~100 ns,
+// ~10 ms for a Python process's tables at start-up. A window at a time is
+// mapped, so the pages written leave bprof's RSS again at once. Rows are
+// written before any mapping points the walker at them, so it never reads a
+// half-written one.
+func (s *Sampler) writeRows(first uint32, rows []UnwindRow) error {
 	page := uint64(os.Getpagesize())
-	end := (uint64(first) + uint64(n)) * unwindRowBytes
-	for i := 0; i < n; {
+	end := (uint64(first) + uint64(len(rows))) * unwindRowBytes
+	for i := 0; i < len(rows); {
 		off := (uint64(first) + uint64(i)) * unwindRowBytes
 		base := off &^ (page - 1)
 		stop := min(base+rowWindowBytes, end)
@@ -120,13 +124,15 @@ func (s *Sampler) writeRows(first uint32, n int, row func(i int) UnwindRow) erro
 		if err != nil {
 			return fmt.Errorf("map unwind rows at byte %#x: %w", base, err)
 		}
-		for ; off < stop; off += unwindRowBytes {
-			r, b := row(i), mem[off-base:off-base+unwindRowBytes]
-			binary.NativeEndian.PutUint32(b, r.PC)
-			b[4], b[5] = r.Kind, byte(r.RBP)
-			binary.NativeEndian.PutUint16(b[6:], r.CFA)
-			i++
+		n := int((stop - off) / unwindRowBytes)
+		dst := mem[off-base : stop-base]
+		for j, r := range rows[i : i+n] {
+			// struct unwind_row, little-endian (the BPF object is
+			// bpfel): pc, kind, rbp, cfa in one store.
+			binary.LittleEndian.PutUint64(dst[j*unwindRowBytes:],
+				uint64(r.PC)|uint64(r.Kind)<<32|uint64(uint8(r.RBP))<<40|uint64(r.CFA)<<48)
 		}
+		i += n
 		if err := unix.Munmap(mem); err != nil {
 			return fmt.Errorf("unmap unwind rows at byte %#x: %w", base, err)
 		}
