@@ -2,6 +2,7 @@ package profiler
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -118,22 +119,36 @@ type waitKey struct {
 // thread whose Python state was not known yet (a thread that blocked right
 // after it started) gets that thread's Python stack as read once it was
 // known.
-func (s *Session) waitFrames(pid, tid int, site uint64) []symbolize.Frame {
+//
+// A site's frames that are not kept are named into arena, which holds the
+// frames of a chunk of sites until they are added: naming the ~2,000 sites
+// of a period of 16 busy threads one fresh slice each allocated ~40 MB at
+// once at the end of a recording and set its peak RSS. Called with
+// s.periodMu held, which guards s.waitScratch.
+func (s *Session) waitFrames(pid, tid int, site uint64, arena *[]symbolize.Frame) []symbolize.Frame {
 	k := waitKey{pid, site}
 	w, ok := s.waits[k]
 	if ok && (w.frames != nil || w.sample != nil) {
 		w.used = s.waitPeriod
 	} else {
-		smp, err := s.sampler.WaitStack(site)
-		if err != nil {
+		smp := &s.waitScratch.smp
+		if err := s.sampler.WaitStackInto(site, smp); err != nil {
 			if !errors.Is(err, ebpf.ErrKeyNotExist) {
 				s.opts.Warn(err.Error())
 			}
 			return []symbolize.Frame{export.Pseudo("[off-cpu: stack not kept]")}
 		}
-		w = &waitStack{frames: s.waitSymbolize(&smp), used: s.waitPeriod}
-		if smp.Flags&sampler.FlagPyUnknownThread != 0 {
-			w.sample = &smp
+		unknown := smp.Flags&sampler.FlagPyUnknownThread != 0
+		if !ok && !unknown {
+			// Its first period: named for this period only.
+			s.waits[k] = &waitStack{used: s.waitPeriod}
+			n := len(*arena)
+			*arena = s.waitSymbolize(smp, *arena)
+			return (*arena)[n:len(*arena):len(*arena)]
+		}
+		w = &waitStack{frames: s.waitSymbolize(smp, nil), used: s.waitPeriod}
+		if unknown {
+			w.sample = cloneSample(smp)
 		}
 		if ok {
 			s.waits[k] = w // its second period: it recurs
@@ -151,7 +166,21 @@ func (s *Session) waitFrames(pid, tid int, site uint64) []symbolize.Frame {
 	smp := *w.sample
 	smp.Python = refs
 	smp.Flags &^= sampler.FlagPyUnknownThread
-	return s.waitSymbolize(&smp)
+	return s.waitSymbolize(&smp, nil)
+}
+
+// cloneSample copies smp with stacks of its own.
+func cloneSample(smp *sampler.Sample) *sampler.Sample {
+	c := *smp
+	c.Kernel, c.User, c.Python = slices.Clone(smp.Kernel), slices.Clone(smp.User), slices.Clone(smp.Python)
+	return &c
+}
+
+// waitScratch is what naming wait sites reuses from one site to the next.
+type waitScratch struct {
+	smp           sampler.Sample
+	frames, spare []symbolize.Frame
+	addrs         []uint64
 }
 
 // forgetWaits drops pid's named wait sites: they are kept per process, so
@@ -193,17 +222,18 @@ type waitStack struct {
 }
 
 // waitSymbolize names a wait stack's frames, without those of the tracing
-// machinery on top.
-func (s *Session) waitSymbolize(smp *sampler.Sample) []symbolize.Frame {
-	var addrs []uint64
-	frames := s.symbolizeInto(smp, nil, &addrs, nil)
+// machinery on top, and appends them to dst. Called with s.periodMu held.
+func (s *Session) waitSymbolize(smp *sampler.Sample, dst []symbolize.Frame) []symbolize.Frame {
+	sc := &s.waitScratch
+	frames := s.symbolizeInto(smp, sc.frames[:0], &sc.addrs, &sc.spare)
+	sc.frames = frames[:0]
 	for i := 0; i < len(frames) && i < 8; i++ {
 		if tracingFrame(&frames[i]) {
 			frames = frames[i+1:]
 			i = -1
 		}
 	}
-	return append([]symbolize.Frame(nil), frames...)
+	return append(dst, frames...)
 }
 
 // addPeriod adds a period's waits and the threads' exact on-CPU times to
@@ -217,11 +247,11 @@ func (s *Session) addPeriod(p sampler.Period) {
 	// and the targets' memory, and samples wait for s.mu meanwhile), then
 	// added under it: the names of thousands of sites are never all held
 	// at once.
-	const chunk = 256
+	const chunk = 64
 	waits := make([]wait, 0, min(len(p.Waits), chunk))
-	var all []symbolize.Frame
+	var all, arena []symbolize.Frame
 	for start := 0; start < len(p.Waits); start += chunk {
-		waits = waits[:0]
+		waits, arena = waits[:0], arena[:0]
 		for _, w := range p.Waits[start:min(start+chunk, len(p.Waits))] {
 			var frames []symbolize.Frame
 			switch w.Site {
@@ -237,7 +267,7 @@ func (s *Session) addPeriod(p sampler.Period) {
 					frames = []symbolize.Frame{export.Pseudo("[blocked before recording]")}
 				}
 			default:
-				frames = s.waitFrames(w.PID, w.TID, w.Site)
+				frames = s.waitFrames(w.PID, w.TID, w.Site, &arena)
 			}
 			waits = append(waits, wait{w, frames})
 		}

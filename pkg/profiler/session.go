@@ -61,22 +61,23 @@ type Session struct {
 	sampling bool         // a target was added: start is when sampling began
 	counts   Counts
 
-	frames     []symbolize.Frame
-	spare      []symbolize.Frame // symbolize's second frame buffer
-	addrs      []uint64
-	memo       *stackMemo                // on-CPU stacks named before (readLoop's)
-	smp        sampler.Sample            // the sample readLoop handles
-	cuts       atomic.Uint64             // Cuts so far: the memo's Stacks are of the Builder of the last
-	blocked    map[int]*blockedThread    // by TID: off the CPU when their process was added
-	names      map[threadKey]threadName  // thread names (names.go)
-	gone       map[threadKey]uint64      // threads found exited, with the period they were found in (names.go)
-	period     uint64                    // how many Cuts ended a period
-	prunedAt   uint64                    // the period whose first watch look pruned names (names.go)
-	periodMu   sync.Mutex                // one endPeriod at a time; guards waits
-	waits      map[waitKey]*waitStack    // wait sites' stacks, named
-	waitPeriod uint64                    // periods ended, for dropIdleWaits; guarded by periodMu
-	late       map[threadKey]*lateThread // new threads' blocked Python stacks (late.go)
-	stopped    time.Time                 // when Run stopped sampling: the end of the last profile
+	frames      []symbolize.Frame
+	spare       []symbolize.Frame // symbolize's second frame buffer
+	addrs       []uint64
+	memo        *stackMemo                // on-CPU stacks named before (readLoop's)
+	smp         sampler.Sample            // the sample readLoop handles
+	cuts        atomic.Uint64             // Cuts so far: the memo's Stacks are of the Builder of the last
+	blocked     map[int]*blockedThread    // by TID: off the CPU when their process was added
+	names       map[threadKey]threadName  // thread names (names.go)
+	gone        map[threadKey]uint64      // threads found exited, with the period they were found in (names.go)
+	period      uint64                    // how many Cuts ended a period
+	prunedAt    uint64                    // the period whose first watch look pruned names (names.go)
+	periodMu    sync.Mutex                // one endPeriod at a time; guards waits
+	waits       map[waitKey]*waitStack    // wait sites' stacks, named
+	waitPeriod  uint64                    // periods ended, for dropIdleWaits; guarded by periodMu
+	waitScratch waitScratch               // guarded by periodMu
+	late        map[threadKey]*lateThread // new threads' blocked Python stacks (late.go)
+	stopped     time.Time                 // when Run stopped sampling: the end of the last profile
 
 	mem        map[int]*memTarget // targets with memory profiles on, by PID
 	heap       *memory.Heap       // their sampled blocks still live; nil without Options.Memory

@@ -243,17 +243,20 @@ func (s *Sampler) takeWaits(keep func(profileWaitKey, profileWaitTotal) bool) ([
 	return out, nil
 }
 
-// WaitStack returns the stack the kernel keeps for a wait site, decoded, or
-// an error wrapping ebpf.ErrKeyNotExist once the site gave way to others.
-func (s *Sampler) WaitStack(site uint64) (Sample, error) {
-	raw, err := s.objs.WaitStacks.LookupBytes(site)
-	if err != nil {
-		return Sample{}, fmt.Errorf("read stack of wait site %#x: %w", site, err)
+// WaitStackInto decodes into smp (reusing its arrays) the stack the kernel
+// keeps for a wait site, or returns an error wrapping ebpf.ErrKeyNotExist
+// once the site gave way to others. The value is read into a buffer kept
+// for the next call: a period can read thousands.
+func (s *Sampler) WaitStackInto(site uint64, smp *Sample) error {
+	s.waitMu.Lock()
+	defer s.waitMu.Unlock()
+	if s.waitRaw == nil {
+		s.waitRaw = make([]byte, s.objs.WaitStacks.ValueSize())
 	}
-	if raw == nil {
-		return Sample{}, fmt.Errorf("read stack of wait site %#x: %w", site, ebpf.ErrKeyNotExist)
+	if err := s.objs.WaitStacks.Lookup(site, s.waitRaw); err != nil {
+		return fmt.Errorf("read stack of wait site %#x: %w", site, err)
 	}
-	return Decode(raw)
+	return DecodeInto(s.waitRaw, smp)
 }
 
 // forgetBatch is how many removed targets may wait for the next EndPeriod

@@ -90,6 +90,8 @@ type Sampler struct {
 	epoch     uint64            // start of the current period (Monotonic), 0 before the first
 	oncpuSeen map[uint32]uint64 // each thread's oncpu_ns at the last EndPeriod
 	forgotten map[uint32]bool   // removed targets whose off-CPU state is still in the maps (forgetOffCPU)
+	waitMu    sync.Mutex        // guards waitRaw
+	waitRaw   []byte            // WaitStackInto's buffer
 	reader    *ringbuf.Reader
 	rec       ringbuf.Record
 	wake      chan struct{} // ends Read's wait between polls early (Flush, Close)
