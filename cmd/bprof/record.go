@@ -129,7 +129,13 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer sess.Close()
+	// Closed and dropped before the profile is written (below), so that
+	// encoding it does not add to the session's memory.
+	defer func() {
+		if sess != nil {
+			sess.Close()
+		}
+	}()
 	where := map[int]map[string]string{} // container labels by pid, read while the targets live
 	for _, pid := range *pids {
 		if err := sess.Add(pid); err != nil {
@@ -169,11 +175,12 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 		ctx, cancelTimeout = context.WithTimeout(ctx, d)
 		defer cancelTimeout()
 	}
+	var helpers sync.WaitGroup // goroutines that use sess until ctx ends
 	if *subprocs {
-		go sess.FollowChildren(ctx, followInterval)
+		helpers.Go(func() { sess.FollowChildren(ctx, followInterval) })
 	}
 	if child != nil {
-		go sess.AttachWhenPython(ctx, child.pid(), attachInterval)
+		helpers.Go(func() { sess.AttachWhenPython(ctx, child.pid(), attachInterval) })
 	}
 	// Start-up (the verifier, symbols, unwind tables) is over: say so, for
 	// people and for scripts that wait to start the work they want measured.
@@ -187,13 +194,24 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	if status != nil {
 		status.stop()
 	}
-	shedHeap()
 	p, start, end := sess.Cut()
 	export.AddLabels(p, func(pid int) map[string]string { return where[pid] })
 	st, statErr := sess.Stats()
+	c, u := sess.Counts(), sess.UnwindStats()
+	var m profiler.MemoryCounts
+	if *mem {
+		m = sess.MemoryCounts()
+	}
+	// The session's tables (symbols, Python code objects, wait sites) are
+	// of no more use: let them go before the profile is encoded, which
+	// set record's peak RSS with them still held.
+	cancel()
+	helpers.Wait()
+	sess.Close()
+	sess = nil
+	shedHeap()
 	writeErr := writeAll(outs, p)
 	if writeErr == nil {
-		c := sess.Counts()
 		var names []string
 		for _, o := range outs {
 			names = append(names, o.path)
@@ -205,7 +223,6 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "bprof: lost %d (ring buffer full); stack read errors: kernel %d, user %d; Python: %d read errors, %d truncated, %d unknown threads\n",
 			st.RingFull, st.KernelStackErrors, st.UserStackErrors, st.PyReadErrors, st.PyTruncated, st.PyUnknownThreads)
 		if *mem {
-			m := sess.MemoryCounts()
 			fmt.Fprintf(stderr, "bprof: memory: sampled %d allocations, %d dropped (one every %s on average); %d frees of sampled blocks, %d sampled blocks live at the end\n",
 				m.Sampled, m.Dropped, formatBytes(sampleBytes), m.Frees, m.Live)
 			if m.Untracked > 0 {
@@ -213,7 +230,6 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		if !*fp {
-			u := sess.UnwindStats()
 			fmt.Fprintf(stderr, "bprof: native unwinding: tables for %d files (%d rows), %d without; frame-pointer steps: %d in files with no table, %d for rules bprof cannot follow\n",
 				u.Files, u.Rows, u.Failed, st.UnwindNoTable, st.UnwindUnsupported)
 		}
