@@ -28,7 +28,7 @@ func (e *Encoder) Encode(w io.Writer, p *profile.Profile) error {
 	} else {
 		e.gz.Reset(w)
 	}
-	if err := p.WriteUncompressed(e.gz); err != nil {
+	if err := encode(e.gz, p); err != nil {
 		return fmt.Errorf("encode profile: %w", err)
 	}
 	if err := e.gz.Close(); err != nil {

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"compress/gzip"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,7 +34,12 @@ func WriteFile(path string, p *profile.Profile) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp)
-	if err := p.Write(f); err != nil {
+	zw := gzip.NewWriter(f)
+	err = encode(zw, p)
+	if err == nil {
+		err = zw.Close()
+	}
+	if err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
