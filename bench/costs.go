@@ -206,8 +206,9 @@ func (r *report) rssNote() string {
 		"unwind rows are made once, 16 bytes each, in address order (libpython's parse allocates 1.9 MB, " +
 		"was 3.9), wait sites are read and named into reused buffers (the end of a 30 s recording of 16 threads " +
 		"allocated 45 MB, now ~5), and `record` closes and drops its session (symbols, code objects, sites) before " +
-		"it encodes the profile. What is left at the end is pprof's encoding: the whole uncompressed profile is " +
-		"built in memory, then gzipped (~6 MB allocated for 3,000 samples); an encoder that streams would take it off."
+		"it encodes the profile, which is written as it is encoded (pkg/export's encoder; the library's built the whole " +
+		"message in memory first, ~4 MB for 3,000 samples). What is left at the end is the last period's new " +
+		"stacks and the profile object itself (~1 KB a sample: its label maps and location slices)."
 }
 
 // recordRSSGoal is issue 15's peak RSS for `bprof record` of one process.
