@@ -1,7 +1,6 @@
 package export
 
 import (
-	"compress/gzip"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,12 +33,7 @@ func WriteFile(path string, p *profile.Profile) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp)
-	zw := gzip.NewWriter(f)
-	err = encode(zw, p)
-	if err == nil {
-		err = zw.Close()
-	}
-	if err != nil {
+	if err := new(Encoder).Encode(f, p); err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
